@@ -1,0 +1,85 @@
+"""The application factory."""
+
+import logging
+import warnings
+
+from flask import Flask
+from sqlalchemy import exc as sa_exc
+
+from config import Config, config_from_env
+
+
+def create_app(config: type[Config] | None = None) -> Flask:
+    """Build the app for `config` (by default the class DAYSTAR_ENV names)."""
+    config = config or config_from_env()
+    config.prepare()
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_template_helpers(app)
+
+    from app.errors import register_error_handlers
+
+    register_error_handlers(app)
+    from app.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from app.extensions import csrf, db, login_manager, migrate
+    from app.hooks import make_plugin_manager
+    from app.jobs import init_redis
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # SQLite keeps NUMERIC as a number; SQLAlchemy rounds it back to the column's two places.
+        # PostgreSQL, the production database, stores exact decimals.
+        warnings.filterwarnings("ignore", r".*does \*not\* support Decimal objects natively",
+                                sa_exc.SAWarning)  # fmt: skip
+    db.init_app(app)
+    migrate.init_app(app, db, render_as_batch=True, compare_type=True)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+    csrf.init_app(app)
+    init_redis(app)
+    app.extensions["daystar_hooks"] = make_plugin_manager(app.config["DAYSTAR_PLUGINS"])
+    # Imported for their side effects: the user loader and the outbox's after-commit listener.
+    from app import auth  # noqa: F401
+    from app.services import events  # noqa: F401
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        _sqlite_pragmas(app)
+    logging.getLogger("app").setLevel(logging.INFO)
+
+
+def _sqlite_pragmas(app: Flask) -> None:
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    with app.app_context():
+
+        @event.listens_for(db.engine, "connect")
+        def _on_connect(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.close()
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.blueprints import STAFF_BLUEPRINTS
+
+    for blueprint in STAFF_BLUEPRINTS:
+        app.register_blueprint(blueprint)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from app import formatting
+    from app.auth import can
+
+    app.jinja_env.globals.update(can=can)
+    app.jinja_env.filters.update(money=formatting.money, datefmt=formatting.datefmt,
+                                 datetimefmt=formatting.datetimefmt)  # fmt: skip

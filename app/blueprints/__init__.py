@@ -1,0 +1,19 @@
+"""The staff portal's blueprints, registered in this order by create_app()."""
+
+from app.blueprints.auth import bp as auth_bp
+from app.blueprints.contributions import bp as contributions_bp
+from app.blueprints.dashboard import bp as dashboard_bp
+from app.blueprints.integrations import BLUEPRINTS as integration_bps
+from app.blueprints.loans import bp as loans_bp
+from app.blueprints.members import bp as members_bp
+from app.blueprints.repayments import bp as repayments_bp
+
+STAFF_BLUEPRINTS = [
+    auth_bp,
+    dashboard_bp,
+    members_bp,
+    loans_bp,
+    repayments_bp,
+    contributions_bp,
+    *integration_bps,
+]

@@ -1,0 +1,32 @@
+"""The Integrations menu. Each page belongs to a blueprint that a later piece of work fills in;
+until then it says honestly that the integration is not configured yet."""
+
+from flask import Blueprint, render_template
+
+from app.auth import requires
+
+PAGES = (
+    ("api_admin", "/integrations/accounting-api", "Accounting API",
+     "API keys with permissions, the API audit log, and signed webhooks for accounting systems."),
+    ("mpesa_admin", "/integrations/mpesa", "M-Pesa",
+     "STK Push payments, B2C loan disbursements, paybill (C2B) payments and reconciliation."),
+    ("notify_admin", "/integrations/notifications", "Notifications",
+     "SMS and email through Twilio, Africa's Talking, Infobip, SendGrid, Mailgun and Amazon SES."),
+    ("logs", "/integrations/logs", "Logs",
+     "One log of every integration's events, with filters, error tracking and export."),
+)  # fmt: skip
+
+
+def placeholder_blueprint(name: str, url_prefix: str, title: str, purpose: str) -> Blueprint:
+    bp = Blueprint(name, __name__, url_prefix=url_prefix)
+
+    @bp.get("/")
+    @requires("read")
+    def index():
+        """Says that this integration is not configured yet, and what it will do."""
+        return render_template("integrations/not_configured.html", title=title, purpose=purpose)
+
+    return bp
+
+
+BLUEPRINTS = [placeholder_blueprint(*page) for page in PAGES]

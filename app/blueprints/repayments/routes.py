@@ -1,0 +1,9 @@
+from app.auth import requires
+from app.blueprints.repayments import bp
+
+
+@bp.get("/")
+@requires("read")
+def index():
+    """Placeholder until the page is built."""
+    return "repayments"

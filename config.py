@@ -1,0 +1,146 @@
+"""Configuration classes, read from the environment.
+
+Development is the default. Production refuses to start without its secrets: none of them has a
+default anywhere in this file.
+"""
+
+import json
+import os
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _dev_secret(name: str) -> str:
+    """The environment's value, or a random one kept in instance/dev-secrets.json (development)."""
+    if os.environ.get(name):
+        return os.environ[name]
+    path = BASE_DIR / "instance" / "dev-secrets.json"
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    if name not in stored:
+        stored[name] = Fernet.generate_key().decode()
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(stored))
+        path.chmod(0o600)
+    return stored[name]
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run: the message names what is missing."""
+
+
+class Config:
+    """Settings shared by every environment."""
+
+    ENV_NAME = "base"
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    DAYSTAR_ENCRYPTION_KEY = os.environ.get("DAYSTAR_ENCRYPTION_KEY")
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+    # RQ: synchronous execution is for unit tests only.
+    RQ_ASYNC = True
+    RQ_QUEUES = ("high", "default", "low")
+
+    # Business rules an administrator may tune.
+    LOAN_DEFAULT_AFTER_DAYS = _env_int("DAYSTAR_LOAN_DEFAULT_AFTER_DAYS", 90)
+    OUTBOX_SWEEP_AFTER_SECONDS = _env_int("DAYSTAR_OUTBOX_SWEEP_AFTER_SECONDS", 60)
+    LOGIN_MAX_FAILURES = _env_int("DAYSTAR_LOGIN_MAX_FAILURES", 5)
+    LOGIN_LOCKOUT_MINUTES = _env_int("DAYSTAR_LOGIN_LOCKOUT_MINUTES", 15)
+    PAGE_SIZE = 25
+    TIMEZONE = "Africa/Nairobi"
+
+    # Plugins: comma-separated module paths registered with the hook registry at start-up.
+    DAYSTAR_PLUGINS = [p.strip() for p in os.environ.get("DAYSTAR_PLUGINS", "").split(",") if p.strip()]
+
+    @classmethod
+    def prepare(cls) -> None:
+        """Make the configuration ready to run, or raise ConfigError naming what is missing."""
+
+
+class DevelopmentConfig(Config):
+    """Local development: SQLite in instance/, a fixed throwaway secret, the local Redis."""
+
+    ENV_NAME = "development"
+    DEBUG = True
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'daystar.db'}"
+    )
+
+    @classmethod
+    def prepare(cls) -> None:
+        # Generated once per checkout into instance/ (never committed), so the web app and the
+        # worker share them across restarts; production refuses to start without its own.
+        cls.SECRET_KEY = _dev_secret("SECRET_KEY")
+        cls.DAYSTAR_ENCRYPTION_KEY = _dev_secret("DAYSTAR_ENCRYPTION_KEY")
+
+
+class TestingConfig(Config):
+    """The test suite: SQLite in memory unless TEST_DATABASE_URL names PostgreSQL."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-only"  # noqa: S105
+    DAYSTAR_ENCRYPTION_KEY = "dGVzdGluZy1vbmx5LWtleS1ub3QtYS1zZWNyZXQtMDA="  # noqa: S105
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    WTF_CSRF_ENABLED = False
+    SERVER_NAME = None
+
+
+class ProductionConfig(Config):
+    """Production: PostgreSQL, secure cookies, and no start without SECRET_KEY, DATABASE_URL and
+    DAYSTAR_ENCRYPTION_KEY."""
+
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    REQUIRED = ("SECRET_KEY", "DATABASE_URL", "DAYSTAR_ENCRYPTION_KEY")
+
+    @classmethod
+    def prepare(cls) -> None:
+        missing = [name for name in cls.REQUIRED if not os.environ.get(name)]
+        if missing:
+            raise ConfigError(
+                "Production configuration is incomplete: set the environment variable(s) "
+                + ", ".join(missing)
+            )
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_from_env() -> type[Config]:
+    """The config class named by DAYSTAR_ENV (development when unset)."""
+    name = os.environ.get("DAYSTAR_ENV", "development")
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ConfigError(
+            f"DAYSTAR_ENV={name!r} is not one of {', '.join(sorted(CONFIGS))}"
+        ) from None

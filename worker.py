@@ -1,0 +1,75 @@
+"""The only worker entry point.
+
+    python worker.py [QUEUE ...]   an RQ worker (with RQ's scheduler, for retries and delayed jobs)
+                                   on the given queues, by default high, default, low
+    python worker.py --cron        the cron scheduler that enqueues app/jobs/schedule.py's periodic
+                                   jobs; exactly one may run, and a second one refuses to start
+"""
+
+import argparse
+import logging
+import sys
+
+from rq import Worker
+from rq.cron import CronScheduler
+
+from app import create_app
+from app.extensions import db
+from app.jobs import QUEUES, get_queue, redis_client
+from app.jobs.schedule import register_periodic_jobs
+
+CRON_LOCK = "daystar:cron-scheduler"
+CRON_LOCK_SECONDS = 150  # > the scheduler's longest sleep (60 s) plus a margin
+
+
+class SingleCronScheduler(CronScheduler):
+    """A CronScheduler that holds a Redis lock while it runs, so that a second one cannot start
+    and enqueue every periodic job twice."""
+
+    def acquire(self) -> bool:
+        return bool(self.connection.set(CRON_LOCK, self.name, nx=True, ex=CRON_LOCK_SECONDS))
+
+    def heartbeat(self) -> None:
+        super().heartbeat()
+        self.connection.set(CRON_LOCK, self.name, ex=CRON_LOCK_SECONDS)
+
+    def register_death(self, pipeline=None) -> None:
+        super().register_death(pipeline)
+        if self.connection.get(CRON_LOCK) == self.name.encode():
+            self.connection.delete(CRON_LOCK)
+
+
+def run_cron(app) -> int:
+    scheduler = register_periodic_jobs(SingleCronScheduler(connection=redis_client()))
+    if not scheduler.acquire():
+        holder = redis_client().get(CRON_LOCK)
+        app.logger.error("another cron scheduler is running (%s); not starting a second", holder)
+        return 1
+    scheduler.start()
+    return 0
+
+
+def run_worker(queue_names: list[str]) -> int:
+    # No pooled connection may cross the fork into a job's work horse.
+    db.engine.dispose()
+    worker = Worker([get_queue(name) for name in queue_names], connection=redis_client())
+    worker.work(with_scheduler=True)
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("queues", nargs="*", metavar="QUEUE", help=f"one of {', '.join(QUEUES)}")
+    parser.add_argument("--cron", action="store_true", help="run the periodic-job scheduler")
+    args = parser.parse_args(argv)
+    unknown = set(args.queues) - set(QUEUES)
+    if unknown:
+        parser.error(f"unknown queue(s) {', '.join(sorted(unknown))}; choose from {', '.join(QUEUES)}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    app = create_app()
+    with app.app_context():
+        return run_cron(app) if args.cron else run_worker(args.queues or list(QUEUES))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
