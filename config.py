@@ -72,7 +72,9 @@ class Config:
     TIMEZONE = "Africa/Nairobi"
 
     # Plugins: comma-separated module paths registered with the hook registry at start-up.
-    DAYSTAR_PLUGINS = [p.strip() for p in os.environ.get("DAYSTAR_PLUGINS", "").split(",") if p.strip()]
+    DAYSTAR_PLUGINS = [
+        p.strip() for p in os.environ.get("DAYSTAR_PLUGINS", "").split(",") if p.strip()
+    ]
 
     @classmethod
     def prepare(cls) -> None:

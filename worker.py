@@ -1,9 +1,9 @@
 """The only worker entry point.
 
-    python worker.py [QUEUE ...]   an RQ worker (with RQ's scheduler, for retries and delayed jobs)
-                                   on the given queues, by default high, default, low
-    python worker.py --cron        the cron scheduler that enqueues app/jobs/schedule.py's periodic
-                                   jobs; exactly one may run, and a second one refuses to start
+python worker.py [QUEUE ...]   an RQ worker (with RQ's scheduler, for retries and delayed jobs)
+                               on the given queues, by default high, default, low
+python worker.py --cron        the cron scheduler that enqueues app/jobs/schedule.py's periodic
+                               jobs; exactly one may run, and a second one refuses to start
 """
 
 import argparse
@@ -58,13 +58,17 @@ def run_worker(queue_names: list[str]) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("queues", nargs="*", metavar="QUEUE", help=f"one of {', '.join(QUEUES)}")
     parser.add_argument("--cron", action="store_true", help="run the periodic-job scheduler")
     args = parser.parse_args(argv)
     unknown = set(args.queues) - set(QUEUES)
     if unknown:
-        parser.error(f"unknown queue(s) {', '.join(sorted(unknown))}; choose from {', '.join(QUEUES)}")
+        parser.error(
+            f"unknown queue(s) {', '.join(sorted(unknown))}; choose from {', '.join(QUEUES)}"
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = create_app()
     with app.app_context():

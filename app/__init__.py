@@ -36,8 +36,9 @@ def register_extensions(app: Flask) -> None:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # SQLite keeps NUMERIC as a number; SQLAlchemy rounds it back to the column's two places.
         # PostgreSQL, the production database, stores exact decimals.
-        warnings.filterwarnings("ignore", r".*does \*not\* support Decimal objects natively",
-                                sa_exc.SAWarning)  # fmt: skip
+        warnings.filterwarnings(
+            "ignore", r".*does \*not\* support Decimal objects natively", sa_exc.SAWarning
+        )
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True, compare_type=True)
     login_manager.init_app(app)
@@ -49,6 +50,7 @@ def register_extensions(app: Flask) -> None:
     # Imported for their side effects: the user loader and the outbox's after-commit listener.
     from app import auth  # noqa: F401
     from app.services import events  # noqa: F401
+
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _sqlite_pragmas(app)
     logging.getLogger("app").setLevel(logging.INFO)
@@ -81,5 +83,6 @@ def register_template_helpers(app: Flask) -> None:
     from app.auth import can
 
     app.jinja_env.globals.update(can=can)
-    app.jinja_env.filters.update(money=formatting.money, datefmt=formatting.datefmt,
-                                 datetimefmt=formatting.datetimefmt)  # fmt: skip
+    app.jinja_env.filters.update(
+        money=formatting.money, datefmt=formatting.datefmt, datetimefmt=formatting.datetimefmt
+    )

@@ -31,9 +31,13 @@ def _run(action):
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
 @click.option("--name", "full_name", default="", help="The person's name, shown in the portal.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-def create_user(email, role, full_name, password_stdin):
+@click.option("--if-missing", is_flag=True, help="Do nothing when the account exists already.")
+def create_user(email, role, full_name, password_stdin, if_missing):
     """Create a staff account."""
     password = _read_password(password_stdin)
+    if if_missing and staff.find_user(email) is not None:
+        click.echo(f"{email} exists already; left as it is.")
+        return
     user = _run(lambda: staff.create_user(email, password, role, Actor.system("cli"), full_name))
     click.echo(f"Created {user.email} ({user.role}).")
 

@@ -13,7 +13,9 @@ log = logging.getLogger(__name__)
 
 
 def _wants_json() -> bool:
-    return request.accept_mimetypes.best == "application/json" or request.path.startswith(("/api/", "/callbacks/"))
+    return request.accept_mimetypes.best == "application/json" or request.path.startswith(
+        ("/api/", "/callbacks/")
+    )
 
 
 def _render(status: int, title: str, message: str):

@@ -48,7 +48,7 @@ def plugin_manager() -> pluggy.PluginManager:
 def filter_notification_message(message: str, type: str, data: dict) -> str:
     """The message after every plugin's `daystar_notification_message`, applied in turn."""
     hook = plugin_manager().hook.daystar_notification_message
-    for impl in reversed(hook.get_hookimpls()):  # pluggy keeps them last-registered-first
+    for impl in hook.get_hookimpls():  # in registration order (pluggy calls hooks in reverse)
         result = impl.function(message=message, type=type, data=data)
         if result is not None:
             message = result

@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from redis import Redis
 from rq import SimpleWorker
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from app import create_app
 from app.extensions import db as _db
@@ -30,15 +30,51 @@ class IsolatedClient(FlaskClient):
             return super().open(*args, **kwargs)
 
 
+CLAIM_KEY = "daystar-test-run"
+
+
+def _claim_redis_db(base_url: str) -> str:
+    """A Redis URL whose database number no other test run is using (runs may be concurrent)."""
+    if os.environ.get("TEST_REDIS_URL"):
+        return os.environ["TEST_REDIS_URL"]
+    root = base_url.rsplit("/", 1)[0]
+    for number in range(15, 0, -1):
+        conn = Redis.from_url(f"{root}/{number}")
+        if conn.set(CLAIM_KEY, os.getpid(), nx=True, ex=3600):
+            return f"{root}/{number}"
+    raise RuntimeError("every Redis database 1-15 is claimed by another test run")
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory) -> str:
-    return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db')}/test.db"
+    return (
+        os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db')}/test.db"
+    )
 
 
 @pytest.fixture(scope="session")
-def app(database_url):
+def engine_options(database_url):
+    """On PostgreSQL, a schema of this run's own, so that concurrent runs never collide."""
+    if not database_url.startswith("postgresql"):
+        yield {}
+        return
+    schema = f"test_{os.getpid()}"
+    admin = create_engine(database_url)
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    yield {"connect_args": {"options": f"-csearch_path={schema}"}, "pool_pre_ping": True}
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(database_url, engine_options):
     class Config(TestingConfig):
         SQLALCHEMY_DATABASE_URI = database_url
+        SQLALCHEMY_ENGINE_OPTIONS = engine_options
+        REDIS_URL = _claim_redis_db("redis://127.0.0.1:6379/0")
 
     app = create_app(Config)
     app.test_client_class = IsolatedClient
@@ -54,8 +90,8 @@ def app(database_url):
 @pytest.fixture(scope="session")
 def redis_conn(app) -> Redis:
     conn = Redis.from_url(app.config["REDIS_URL"])
-    conn.ping()
-    return conn
+    yield conn
+    conn.flushdb()  # also releases the claim
 
 
 def _empty_tables() -> None:
@@ -74,6 +110,7 @@ def _empty_tables() -> None:
 def app_ctx(app, redis_conn):
     """Every test runs in an app context, on empty tables and an empty Redis database."""
     redis_conn.flushdb()
+    redis_conn.set(CLAIM_KEY, os.getpid(), ex=3600)
     with app.app_context():
         yield
         _empty_tables()
@@ -149,4 +186,6 @@ def product():
 @pytest.fixture
 def active_loan(member, product):
     """A disbursed loan of 12,000 over 6 months at 12% reducing balance."""
-    return factories.active_loan(member, product, Decimal("12000"), 6, disbursed_on=date(2026, 1, 5))
+    return factories.active_loan(
+        member, product, Decimal("12000"), 6, disbursed_on=date(2026, 1, 5)
+    )

@@ -14,7 +14,9 @@ _counter = itertools.count(1)
 SYSTEM = Actor.system("tests")
 
 
-def staff(role: str, email: str | None = None, password: str = "correct horse battery") -> StaffUser:
+def staff(
+    role: str, email: str | None = None, password: str = "correct horse battery"
+) -> StaffUser:
     email = email or f"{role}{next(_counter)}@daystar.co.ke"
     return staff_service.create_user(email, password, role, SYSTEM)
 
@@ -33,19 +35,30 @@ def member(**overrides):
     return members.create_member(data, SYSTEM)
 
 
-def product(method: str = InterestMethod.REDUCING_BALANCE, rate: str = "12", **overrides) -> LoanProduct:
-    values = dict(name=f"Product {next(_counter)}", interest_rate=Decimal(rate), interest_method=method,
-                  min_amount=Decimal("1000"), max_amount=Decimal("1000000"), min_term_months=1,
-                  max_term_months=60, processing_fee_rate=Decimal("1"), active=True)  # fmt: skip
-    values.update(overrides)
-    item = LoanProduct(**values)
+def product(
+    method: str = InterestMethod.REDUCING_BALANCE, rate: str = "12", **overrides
+) -> LoanProduct:
+    values = {
+        "name": f"Product {next(_counter)}",
+        "interest_rate": Decimal(rate),
+        "interest_method": method,
+        "min_amount": Decimal("1000"),
+        "max_amount": Decimal("1000000"),
+        "min_term_months": 1,
+        "max_term_months": 60,
+        "processing_fee_rate": Decimal("1"),
+        "active": True,
+    }
+    item = LoanProduct(**(values | overrides))
     db.session.add(item)
     db.session.commit()
     return item
 
 
 def pending_loan(member, product, amount=Decimal("12000"), term=6, applied_on=date(2026, 1, 2)):
-    return loans.submit_application(member.id, product.id, amount, term, "School fees", SYSTEM, applied_on)
+    return loans.submit_application(
+        member.id, product.id, amount, term, "School fees", SYSTEM, applied_on
+    )
 
 
 def approved_loan(member, product, amount=Decimal("12000"), term=6):

@@ -6,15 +6,31 @@ from flask import Blueprint, render_template
 from app.auth import requires
 
 PAGES = (
-    ("api_admin", "/integrations/accounting-api", "Accounting API",
-     "API keys with permissions, the API audit log, and signed webhooks for accounting systems."),
-    ("mpesa_admin", "/integrations/mpesa", "M-Pesa",
-     "STK Push payments, B2C loan disbursements, paybill (C2B) payments and reconciliation."),
-    ("notify_admin", "/integrations/notifications", "Notifications",
-     "SMS and email through Twilio, Africa's Talking, Infobip, SendGrid, Mailgun and Amazon SES."),
-    ("logs", "/integrations/logs", "Logs",
-     "One log of every integration's events, with filters, error tracking and export."),
-)  # fmt: skip
+    (
+        "api_admin",
+        "/integrations/accounting-api",
+        "Accounting API",
+        "API keys with permissions, the API audit log, and signed webhooks for accounting systems.",
+    ),
+    (
+        "mpesa_admin",
+        "/integrations/mpesa",
+        "M-Pesa",
+        "STK Push payments, B2C loan disbursements, paybill (C2B) payments and reconciliation.",
+    ),
+    (
+        "notify_admin",
+        "/integrations/notifications",
+        "Notifications",
+        "SMS and email through Twilio, Africa's Talking, Infobip, SendGrid, Mailgun and Amazon SES.",
+    ),
+    (
+        "logs",
+        "/integrations/logs",
+        "Logs",
+        "One log of every integration's events, with filters, error tracking and export.",
+    ),
+)
 
 
 def placeholder_blueprint(name: str, url_prefix: str, title: str, purpose: str) -> Blueprint:

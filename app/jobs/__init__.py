@@ -32,15 +32,26 @@ def get_queue(name: str = "default") -> Queue:
     return Queue(name, connection=redis_client(), is_async=current_app.config["RQ_ASYNC"])
 
 
-def enqueue(func, *args, queue: str = "default", job_id: str | None = None, retry=DEFAULT_RETRY,
-            timeout: int = DEFAULT_TIMEOUT):  # fmt: skip
+def enqueue(
+    func,
+    *args,
+    queue: str = "default",
+    job_id: str | None = None,
+    retry=DEFAULT_RETRY,
+    timeout: int = DEFAULT_TIMEOUT,
+):
     """Enqueue `func(*args)` (ids only). With a job_id the job is unique: a second enqueue while the
     first still exists is a no-op and returns None."""
     try:
         return get_queue(queue).enqueue(
-            func, *args, job_id=job_id, unique=job_id is not None, retry=retry,
-            job_timeout=timeout, failure_ttl=30 * 86400,
-        )  # fmt: skip
+            func,
+            *args,
+            job_id=job_id,
+            unique=job_id is not None,
+            retry=retry,
+            job_timeout=timeout,
+            failure_ttl=30 * 86400,
+        )
     except DuplicateJobError:
         return None
 

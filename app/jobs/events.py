@@ -18,9 +18,11 @@ def dispatch_event(event_id: int) -> None:
     if event is None:
         return
     plugin_manager().hook.daystar_event(
-        event_id=event.id, event_type=event.event_type, sequence=event.sequence,
+        event_id=event.id,
+        event_type=event.event_type,
+        sequence=event.sequence,
         payload=event.payload,
-    )  # fmt: skip
+    )
     outbox.mark_dispatched(event)
 
 

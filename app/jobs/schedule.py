@@ -10,9 +10,9 @@ from app.jobs.loans import mark_overdue_loans_defaulted
 
 PERIODIC = (
     # Events committed while Redis was down are still dispatched.
-    dict(func=sweep_outbox, queue_name="high", interval=60),
+    {"func": sweep_outbox, "queue_name": "high", "interval": 60},
     # Loans overdue by the configured number of days become `defaulted`, nightly.
-    dict(func=mark_overdue_loans_defaulted, queue_name="low", cron="30 0 * * *"),
+    {"func": mark_overdue_loans_defaulted, "queue_name": "low", "cron": "30 0 * * *"},
 )
 
 

@@ -1,4 +1,5 @@
-"""The SACCO's records: members, loan products, loans, their schedules, repayments, contributions."""
+"""The SACCO's records: members, loan products, loans and their schedules, repayments and
+contributions."""
 
 from datetime import date
 from decimal import Decimal
@@ -189,7 +190,10 @@ class Repayment(TimestampMixin, db.Model):
     __table_args__ = (
         UniqueConstraint("method", "reference"),
         CheckConstraint(_in("method", PaymentMethod), name="method"),
-        CheckConstraint("amount > 0 AND amount = principal_amount + interest_amount", name="split"),
+        # ROUND: SQLite keeps NUMERIC as binary floating point, where a sum may be off by 1e-12.
+        CheckConstraint(
+            "amount > 0 AND ROUND(amount - principal_amount - interest_amount, 2) = 0", name="split"
+        ),
         Index("ix_repayments_paid_on_id", "paid_on", "id"),
     )
 

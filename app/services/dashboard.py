@@ -18,13 +18,17 @@ def money_sum(column):
 
 def member_count() -> dict:
     total = db.session.scalar(select(func.count(Member.id)))
-    active = db.session.scalar(select(func.count(Member.id)).where(Member.status == MemberStatus.ACTIVE))
+    active = db.session.scalar(
+        select(func.count(Member.id)).where(Member.status == MemberStatus.ACTIVE)
+    )
     return {"total": total, "active": active}
 
 
 def active_loans() -> dict:
     count = db.session.scalar(select(func.count(Loan.id)).where(Loan.status == LoanStatus.ACTIVE))
-    defaulted = db.session.scalar(select(func.count(Loan.id)).where(Loan.status == LoanStatus.DEFAULTED))
+    defaulted = db.session.scalar(
+        select(func.count(Loan.id)).where(Loan.status == LoanStatus.DEFAULTED)
+    )
     return {"active": count, "defaulted": defaulted}
 
 

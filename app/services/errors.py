@@ -26,6 +26,6 @@ class NotFound(ServiceError):
 
 
 class IllegalTransition(ServiceError):
-    """The record is not in a state that allows this action (for example approving a declined loan)."""
+    """The record's state does not allow this action (for example approving a declined loan)."""
 
     status_code = 409

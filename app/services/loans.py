@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from app.extensions import db
 from app.models import (
@@ -38,7 +39,14 @@ def get_loan(loan_id: int) -> Loan:
 
 
 def active_products() -> list[LoanProduct]:
-    return list(db.session.scalars(select(LoanProduct).where(LoanProduct.active).order_by(LoanProduct.name)))
+    return list(
+        db.session.scalars(select(LoanProduct).where(LoanProduct.active).order_by(LoanProduct.name))
+    )
+
+
+def all_products() -> list[LoanProduct]:
+    """Every loan product, retired ones too (old loans still carry them), by name."""
+    return list(db.session.scalars(select(LoanProduct).order_by(LoanProduct.name)))
 
 
 def check_terms(product_id, amount, term_months) -> tuple[LoanProduct, Decimal, int]:
@@ -72,11 +80,20 @@ def check_terms(product_id, amount, term_months) -> tuple[LoanProduct, Decimal, 
 def preview_schedule(product_id, amount, term_months, start: date | None = None) -> Schedule:
     """The schedule the loan would have if it were disbursed on `start` (today by default)."""
     product, money, term = check_terms(product_id, amount, term_months)
-    return build_schedule(money, product.interest_rate, term, product.interest_method, start or date.today())
+    return build_schedule(
+        money, product.interest_rate, term, product.interest_method, start or date.today()
+    )
 
 
-def submit_application(member_id: int, product_id, amount, term_months, purpose: str, actor: Actor,
-                       application_date: date | None = None) -> Loan:  # fmt: skip
+def submit_application(
+    member_id: int,
+    product_id,
+    amount,
+    term_months,
+    purpose: str,
+    actor: Actor,
+    application_date: date | None = None,
+) -> Loan:
     """A pending loan for an active member, priced by its product; records `loan.created`."""
     member = get_member(member_id)
     errors = {}
@@ -86,7 +103,9 @@ def submit_application(member_id: int, product_id, amount, term_months, purpose:
     elif len(purpose) > 200:
         errors["purpose"] = "Use at most 200 characters."
     if member.status != MemberStatus.ACTIVE:
-        errors["member_id"] = f"Member {member.member_number} is {member.status}; only active members may borrow."
+        errors["member_id"] = (
+            f"Member {member.member_number} is {member.status}; only active members may borrow."
+        )
     try:
         product, money, term = check_terms(product_id, amount, term_months)
     except ValidationFailed as exc:
@@ -94,7 +113,9 @@ def submit_application(member_id: int, product_id, amount, term_months, purpose:
     if errors:
         raise ValidationFailed(errors)
     applied_on = application_date or date.today()
-    schedule = build_schedule(money, product.interest_rate, term, product.interest_method, applied_on)
+    schedule = build_schedule(
+        money, product.interest_rate, term, product.interest_method, applied_on
+    )
     loan = Loan(
         member_id=member.id,
         member_number=member.member_number,
@@ -141,8 +162,14 @@ def _transition(loan_id: int, allowed: tuple[LoanStatus, ...], action: str, **va
 
 def approve(loan_id: int, actor: Actor, on: date | None = None) -> Loan:
     """Approve a pending loan; records `loan.approved`."""
-    loan = _transition(loan_id, (LoanStatus.PENDING,), "approved", status=LoanStatus.APPROVED,
-                       approval_date=on or date.today(), decided_by_id=actor.staff_id)  # fmt: skip
+    loan = _transition(
+        loan_id,
+        (LoanStatus.PENDING,),
+        "approved",
+        status=LoanStatus.APPROVED,
+        approval_date=on or date.today(),
+        decided_by_id=actor.staff_id,
+    )
     audit.record(actor, "loan.approved", "loan", loan.id)
     record_event("loan.approved", "loan", loan.id, snapshots.loan(loan))
     db.session.commit()
@@ -154,16 +181,23 @@ def decline(loan_id: int, reason: str, actor: Actor) -> Loan:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed({"reason": "Give the reason for declining."})
-    loan = _transition(loan_id, (LoanStatus.PENDING,), "declined", status=LoanStatus.DECLINED,
-                       decided_by_id=actor.staff_id, decision_reason=reason[:2000])  # fmt: skip
+    loan = _transition(
+        loan_id,
+        (LoanStatus.PENDING,),
+        "declined",
+        status=LoanStatus.DECLINED,
+        decided_by_id=actor.staff_id,
+        decision_reason=reason[:2000],
+    )
     audit.record(actor, "loan.declined", "loan", loan.id, reason=reason)
     record_event("loan.declined", "loan", loan.id, snapshots.loan(loan))
     db.session.commit()
     return loan
 
 
-def mark_disbursed(loan_id: int, actor: Actor, method: str, reference: str,
-                   disbursed_on: date | None = None) -> Loan:  # fmt: skip
+def mark_disbursed(
+    loan_id: int, actor: Actor, method: str, reference: str, disbursed_on: date | None = None
+) -> Loan:
     """Make an approved loan active: its schedule runs from the disbursement date. Only once: the
     status check and the unique disbursement reference are both enforced by the database."""
     errors: dict[str, str] = {}
@@ -178,20 +212,36 @@ def mark_disbursed(loan_id: int, actor: Actor, method: str, reference: str,
     if errors:
         raise ValidationFailed(errors)
     loan = get_loan(loan_id)
-    schedule = build_schedule(loan.amount, loan.interest_rate, loan.term_months, loan.interest_method, day)
+    schedule = build_schedule(
+        loan.amount, loan.interest_rate, loan.term_months, loan.interest_method, day
+    )
     try:
         loan = _transition(
-            loan_id, (LoanStatus.APPROVED,), "disbursed", status=LoanStatus.ACTIVE,
-            disbursement_date=day, due_date=schedule.due_date, disbursement_method=method,
-            disbursement_reference=reference, monthly_payment=schedule.monthly_payment,
-            total_payable=schedule.total_payable, balance=schedule.total_payable,
-        )  # fmt: skip
+            loan_id,
+            (LoanStatus.APPROVED,),
+            "disbursed",
+            status=LoanStatus.ACTIVE,
+            disbursement_date=day,
+            due_date=schedule.due_date,
+            disbursement_method=method,
+            disbursement_reference=reference,
+            monthly_payment=schedule.monthly_payment,
+            total_payable=schedule.total_payable,
+            balance=schedule.total_payable,
+        )
     except IntegrityError:
         db.session.rollback()
-        raise ValidationFailed({"reference": "This reference was already used for a disbursement."})
+        raise ValidationFailed(
+            {"reference": "This reference was already used for a disbursement."}
+        ) from None
     loan.installments = [
-        LoanInstallment(number=i.number, due_date=i.due_date, principal=i.principal,
-                        interest=i.interest, amount=i.amount)  # fmt: skip
+        LoanInstallment(
+            number=i.number,
+            due_date=i.due_date,
+            principal=i.principal,
+            interest=i.interest,
+            amount=i.amount,
+        )
         for i in schedule.installments
     ]
     audit.record(actor, "loan.disbursed", "loan", loan.id, method=method, reference=reference)
@@ -207,15 +257,18 @@ def mark_overdue_defaulted(days_past_due: int, today: date | None = None) -> lis
     overdue = select(LoanInstallment.loan_id).where(
         LoanInstallment.status != InstallmentStatus.PAID, LoanInstallment.due_date < cutoff
     )
-    ids = list(db.session.scalars(
-        select(Loan.id).where(Loan.status == LoanStatus.ACTIVE, Loan.id.in_(overdue))
-    ))  # fmt: skip
+    ids = list(
+        db.session.scalars(
+            select(Loan.id).where(Loan.status == LoanStatus.ACTIVE, Loan.id.in_(overdue))
+        )
+    )
     actor = Actor.system("default-sweep")
     defaulted = []
     for loan_id in ids:  # one commit per loan: each is its own state change
         try:
-            loan = _transition(loan_id, (LoanStatus.ACTIVE,), "marked defaulted",
-                               status=LoanStatus.DEFAULTED)  # fmt: skip
+            loan = _transition(
+                loan_id, (LoanStatus.ACTIVE,), "marked defaulted", status=LoanStatus.DEFAULTED
+            )
         except IllegalTransition:
             continue  # repaid or changed since the query
         audit.record(actor, "loan.defaulted", "loan", loan.id, days_past_due=days_past_due)
@@ -225,10 +278,18 @@ def mark_overdue_defaulted(days_past_due: int, today: date | None = None) -> lis
     return defaulted
 
 
-def list_loans(status=None, product_id=None, date_from=None, date_to=None, member_id=None,
-               page: int = 1, per_page: int = 25) -> Page:  # fmt: skip
-    """Loans filtered by status, product and application date range, newest first."""
-    query = select(Loan)
+def list_loans(
+    status=None,
+    product_id=None,
+    date_from=None,
+    date_to=None,
+    member_id=None,
+    page: int = 1,
+    per_page: int = 25,
+) -> Page:
+    """Loans filtered by status, product and application date range, newest first; each with its
+    member and product loaded in one query apiece, whatever the page size."""
+    query = select(Loan).options(selectinload(Loan.member), selectinload(Loan.product))
     if status:
         query = query.where(Loan.status == status)
     if product_id:

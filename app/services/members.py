@@ -14,8 +14,17 @@ from app.services.events import record_event
 from app.services.pagination import Page, paginate
 from app.services.validation import normalize_email, normalize_phone, parse_date
 
-EDITABLE = ("first_name", "last_name", "phone", "email", "national_id", "status", "joined_on",
-            "sms_opt_in", "email_opt_in")  # fmt: skip
+EDITABLE = (
+    "first_name",
+    "last_name",
+    "phone",
+    "email",
+    "national_id",
+    "status",
+    "joined_on",
+    "sms_opt_in",
+    "email_opt_in",
+)
 
 
 def member_number_for(member_id: int) -> str:
@@ -82,12 +91,16 @@ def create_member(data: dict, actor: Actor) -> Member:
         db.session.flush()
         member.member_number = member_number_for(member.id)
         db.session.flush()
-        audit.record(actor, "member.created", "member", member.id, member_number=member.member_number)
+        audit.record(
+            actor, "member.created", "member", member.id, member_number=member.member_number
+        )
         record_event("member.created", "member", member.id, snapshots.member(member))
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise ValidationFailed({"national_id": "Another member already has this national ID."})
+        raise ValidationFailed(
+            {"national_id": "Another member already has this national ID."}
+        ) from None
     return member
 
 
@@ -105,7 +118,9 @@ def update_member(member_id: int, data: dict, actor: Actor) -> Member:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise ValidationFailed({"national_id": "Another member already has this national ID."})
+        raise ValidationFailed(
+            {"national_id": "Another member already has this national ID."}
+        ) from None
     return member
 
 
@@ -121,13 +136,18 @@ def _prefix(column, text: str):
     return (column >= text) & (column < text + "\uffff")
 
 
-def search_members(q: str = "", status: str | None = None, page: int = 1, per_page: int = 25) -> Page:
+def search_members(
+    q: str = "", status: str | None = None, page: int = 1, per_page: int = 25
+) -> Page:
     """Members whose name, number, phone or national ID starts with `q`, newest first."""
     query = select(Member)
     text = (q or "").strip()
     if text:
         lowered = " ".join(text.lower().split())
-        conditions = [_prefix(Member.search_name, lowered), _prefix(Member.search_last_name, lowered)]
+        conditions = [
+            _prefix(Member.search_name, lowered),
+            _prefix(Member.search_last_name, lowered),
+        ]
         upper = text.upper().replace(" ", "")
         if upper.startswith("DST"):
             conditions.append(_prefix(Member.member_number, upper))

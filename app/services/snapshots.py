@@ -17,21 +17,62 @@ def _pick(obj, fields) -> dict:
 
 
 MEMBER_FIELDS = (
-    "id", "member_number", "first_name", "last_name", "phone", "email", "national_id", "status",
-    "joined_on", "sms_opt_in", "email_opt_in", "created_at", "updated_at",
-)  # fmt: skip
+    "id",
+    "member_number",
+    "first_name",
+    "last_name",
+    "phone",
+    "email",
+    "national_id",
+    "status",
+    "joined_on",
+    "sms_opt_in",
+    "email_opt_in",
+    "created_at",
+    "updated_at",
+)
 LOAN_FIELDS = (
-    "id", "member_id", "member_number", "product_id", "amount", "interest_rate", "term_months",
-    "monthly_payment", "total_payable", "paid_amount", "balance", "status", "application_date",
-    "approval_date", "disbursement_date", "due_date", "purpose", "updated_at",
-)  # fmt: skip
+    "id",
+    "member_id",
+    "member_number",
+    "product_id",
+    "amount",
+    "interest_rate",
+    "term_months",
+    "monthly_payment",
+    "total_payable",
+    "paid_amount",
+    "balance",
+    "status",
+    "application_date",
+    "approval_date",
+    "disbursement_date",
+    "due_date",
+    "purpose",
+    "updated_at",
+)
 REPAYMENT_FIELDS = (
-    "id", "loan_id", "member_id", "amount", "principal_amount", "interest_amount", "method",
-    "reference", "paid_on", "created_at",
-)  # fmt: skip
+    "id",
+    "loan_id",
+    "member_id",
+    "amount",
+    "principal_amount",
+    "interest_amount",
+    "method",
+    "reference",
+    "paid_on",
+    "created_at",
+)
 CONTRIBUTION_FIELDS = (
-    "id", "member_id", "amount", "kind", "method", "reference", "paid_on", "created_at",
-)  # fmt: skip
+    "id",
+    "member_id",
+    "amount",
+    "kind",
+    "method",
+    "reference",
+    "paid_on",
+    "created_at",
+)
 
 
 def member(obj) -> dict:

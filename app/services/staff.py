@@ -26,11 +26,13 @@ def _check_password(password: str) -> None:
         raise ValidationFailed({"password": f"Use at least {MIN_PASSWORD_LENGTH} characters."})
 
 
-def create_user(email: str, password: str, role: str, actor: Actor, full_name: str = "") -> StaffUser:
+def create_user(
+    email: str, password: str, role: str, actor: Actor, full_name: str = ""
+) -> StaffUser:
     """A new active staff account; the password is stored only as a hash."""
     errors = {}
     try:
-        email = normalize_email(email)
+        email = (normalize_email(email) or "").lower()  # sign-in compares lower-case
     except ValueError as exc:
         errors["email"] = str(exc)
     if not email and "email" not in errors:
@@ -42,8 +44,12 @@ def create_user(email: str, password: str, role: str, actor: Actor, full_name: s
     if errors:
         raise ValidationFailed(errors)
     _check_password(password)
-    user = StaffUser(email=email, password_hash=generate_password_hash(password), role=role,
-                     full_name=full_name.strip())  # fmt: skip
+    user = StaffUser(
+        email=email,
+        password_hash=generate_password_hash(password),
+        role=role,
+        full_name=full_name.strip(),
+    )
     db.session.add(user)
     db.session.flush()
     audit.record(actor, "staff.created", "staff_user", user.id, email=email, role=role)
@@ -51,9 +57,15 @@ def create_user(email: str, password: str, role: str, actor: Actor, full_name: s
     return user
 
 
+def find_user(email: str) -> StaffUser | None:
+    return db.session.scalar(
+        select(StaffUser).where(StaffUser.email == (email or "").strip().lower())
+    )
+
+
 def set_password(email: str, password: str, actor: Actor) -> StaffUser:
     """Replace a staff member's password."""
-    user = db.session.scalar(select(StaffUser).where(StaffUser.email == (email or "").strip().lower()))
+    user = find_user(email)
     if user is None:
         raise NotFound(f"There is no staff account for {email}.")
     _check_password(password)
@@ -79,8 +91,12 @@ def authenticate(email: str, password: str, ip: str) -> StaffUser:
         raise LockedOut(
             f"Too many failed sign-ins. Try again in {minutes} minutes, or ask an administrator."
         )
-    user = db.session.scalar(select(StaffUser).where(StaffUser.email == email))
-    if user is None or not user.active or not check_password_hash(user.password_hash, password or ""):
+    user = find_user(email)
+    if (
+        user is None
+        or not user.active
+        or not check_password_hash(user.password_hash, password or "")
+    ):
         db.session.add(LoginFailure(email=email[:254], ip=ip))
         db.session.commit()
         raise ServiceError("The email or password is wrong, or the account is disabled.")

@@ -74,7 +74,9 @@ def parse_date(value, field: str, errors: dict) -> date | None:
         return None
 
 
-def clean_payment(amount, method, reference, paid_on, errors: dict | None = None) -> tuple[Decimal, str, str | None, date]:
+def clean_payment(
+    amount, method, reference, paid_on, errors: dict | None = None
+) -> tuple[Decimal, str, str | None, date]:
     """A payment's amount, method, reference (upper case, None when blank) and date; ValidationFailed
     naming every bad field, together with any `errors` the caller found already."""
     errors = {} if errors is None else errors

@@ -18,7 +18,9 @@ def login():
     status = 200
     if form.validate_on_submit():
         try:
-            user = staff.authenticate(form.email.data, form.password.data, request.remote_addr or "")
+            user = staff.authenticate(
+                form.email.data, form.password.data, request.remote_addr or ""
+            )
         except ServiceError as exc:
             error, status = exc.message, (429 if isinstance(exc, staff.LockedOut) else 401)
         else:

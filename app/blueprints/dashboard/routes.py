@@ -33,5 +33,11 @@ def card(name: str):
     if name not in CARDS:
         abort(404)
     title, compute = CARDS[name]
-    return render_view("dashboard/index.html", "dashboard/_card.html", cards=CARDS, name=name,
-                       title=title, value=compute())  # fmt: skip
+    return render_view(
+        "dashboard/index.html",
+        "dashboard/_card.html",
+        cards=CARDS,
+        name=name,
+        title=title,
+        value=compute(),
+    )
