@@ -10,14 +10,15 @@ def is_htmx() -> bool:
     )
 
 
-def render_view(page: str, partial: str, status: int = 200, **context):
-    """The partial for an htmx request, else the full page (which includes that partial)."""
+def render_view(page: str, partial: str, status: int = 200, /, **context):
+    """The partial for an htmx request, else the full page (which includes that partial).
+    Positional-only parameters leave every keyword (`page`, `status`...) to the template."""
     response = make_response(render_template(partial if is_htmx() else page, **context), status)
     response.vary.add("HX-Request")
     return response
 
 
-def render_partial(partial: str, status: int = 200, **context):
+def render_partial(partial: str, status: int = 200, /, **context):
     response = make_response(render_template(partial, **context), status)
     response.vary.add("HX-Request")
     return response
