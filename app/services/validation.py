@@ -23,10 +23,10 @@ def parse_money(value, field: str = "amount", errors: dict | None = None) -> Dec
         return None
     if not amount.is_finite() or amount <= 0:
         errors[field] = "Enter an amount greater than zero."
+    elif amount > MAX_MONEY:  # before quantize, which raises on a huge exponent (1e999999)
+        errors[field] = "This amount is too large."
     elif amount != amount.quantize(CENT):
         errors[field] = "Use at most two decimal places."
-    elif amount > MAX_MONEY:
-        errors[field] = "This amount is too large."
     else:
         return amount.quantize(CENT)
     return None

@@ -1,0 +1,37 @@
+"""Forms of the contributions pages: the list's filters and the form that records a payment."""
+
+from datetime import date
+
+from flask_wtf import FlaskForm
+from wtforms import IntegerField, SelectField, StringField
+from wtforms.validators import NumberRange, Optional
+
+from app.blueprints.repayments.forms import PAYMENT_METHODS, ListFilters, choices
+
+KINDS = (("deposit", "Deposit"), ("share_capital", "Share capital"))
+
+
+class ContributionFilters(ListFilters):
+    kind = SelectField("Kind", choices=choices(KINDS, "All kinds"), default="")
+    member_id = IntegerField("Member", validators=[Optional(), NumberRange(1)])
+
+
+class ContributionForm(FlaskForm):
+    """Only the CSRF token is checked here; the service validates every field and says what is
+    wrong with each, so the messages have one source."""
+
+    amount = StringField("Amount (KES)", render_kw={"inputmode": "decimal", "autocomplete": "off"})
+    kind = SelectField("Kind", choices=choices(KINDS), validate_choice=False)
+    method = SelectField("Method", choices=choices(PAYMENT_METHODS), validate_choice=False)
+    reference = StringField("Reference", description="The M-Pesa receipt number, bank slip or receipt.",
+                            render_kw={"maxlength": 40, "autocomplete": "off"})  # fmt: skip
+    paid_on = StringField("Paid on", default=lambda: date.today().isoformat(),
+                          render_kw={"type": "date"})  # fmt: skip
+
+    def show_errors(self, errors: dict[str, str]) -> None:
+        """Put each service error next to its field; any other goes to the form's own list."""
+        for name, message in errors.items():
+            if name in self._fields and name != "csrf_token":
+                self._fields[name].errors = [message]
+            else:
+                self.form_errors.append(message)

@@ -1,0 +1,54 @@
+"""The member form: it renders the fields and carries the CSRF token; the rules live in
+services.members.clean_member_data, so every error comes from one place."""
+
+from datetime import date
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringField, TelField
+from wtforms.widgets import DateInput
+
+from app.models import MemberStatus
+
+
+def _text(value):
+    # PostgreSQL refuses NUL characters in text; drop them so odd input is a 422, never a 500.
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+class MemberForm(FlaskForm):
+    first_name = StringField(
+        "First name", filters=[_text], render_kw={"autocomplete": "given-name"}
+    )
+    last_name = StringField("Last name", filters=[_text], render_kw={"autocomplete": "family-name"})
+    phone = TelField(
+        "Phone", filters=[_text], description="A Kenyan mobile number, e.g. 0712 345 678."
+    )
+    email = EmailField("Email (optional)", filters=[_text])
+    national_id = StringField("National ID", filters=[_text], render_kw={"inputmode": "numeric"})
+    joined_on = StringField(
+        "Joined on", widget=DateInput(), filters=[_text], default=lambda: date.today().isoformat()
+    )
+    sms_opt_in = BooleanField("Send SMS notifications", default=True)
+    email_opt_in = BooleanField("Send email notifications", default=True)
+
+    def member_data(self) -> dict:
+        """The submitted values, as services.members expects them."""
+        return {name: field.data for name, field in self._fields.items() if name != "csrf_token"}
+
+    def show_errors(self, errors: dict[str, str]) -> None:
+        """Put each service error next to its field; any other goes above the form."""
+        for name, message in errors.items():
+            field = self._fields.get(name)
+            if field is not None and name != "csrf_token":
+                field.errors = [message]
+            else:
+                self.form_errors.append(message)
+
+
+class EditMemberForm(MemberForm):
+    # The service checks the value, so a tampered choice gets its message rather than WTForms'.
+    status = SelectField(
+        "Status",
+        choices=[SelectChoice(s.value, s.value.capitalize()) for s in MemberStatus],
+        validate_choice=False,
+    )
