@@ -13,13 +13,18 @@ def is_htmx() -> bool:
 def render_view(page: str, partial: str, status: int = 200, /, **context):
     """The partial for an htmx request, else the full page (which includes that partial).
     Positional-only parameters leave every keyword (`page`, `status`...) to the template."""
-    response = make_response(render_template(partial if is_htmx() else page, **context), status)
+    if is_htmx():
+        return render_partial(partial, status, **context)
+    response = make_response(render_template(page, **context), status)
     response.vary.add("HX-Request")
     return response
 
 
 def render_partial(partial: str, status: int = 200, /, **context):
-    response = make_response(render_template(partial, **context), status)
+    """The partial, plus the flash area out of band so that it shows this action's messages
+    (and no longer the previous page's)."""
+    body = render_template(partial, **context) + render_template("_flash.html", oob=True)
+    response = make_response(body, status)
     response.vary.add("HX-Request")
     return response
 

@@ -135,7 +135,7 @@ def preview():
     )
 
 
-def _detail_context(loan, notice: str | None = None, **forms) -> dict:
+def _detail_context(loan, **forms) -> dict:
     """What the detail page shows: the stored schedule once disbursed, else a projection."""
     projected = None
     if loan.status in PROJECTED:
@@ -144,7 +144,6 @@ def _detail_context(loan, notice: str | None = None, **forms) -> dict:
         )
     return {
         "loan": loan,
-        "notice": notice,
         "projected": projected,
         "today": date.today(),
         "decline_form": forms.get("decline_form") or DeclineForm(formdata=None),
@@ -163,10 +162,10 @@ def detail(loan_id: int):
 
 def _done(loan_id: int, message: str):
     """After an action: the refreshed detail for htmx (wherever the form was), a 303 otherwise."""
+    flash(message, "success")
     if not is_htmx():
-        flash(message, "success")
         return hx_redirect(url_for("loans.detail", loan_id=loan_id))
-    context = _detail_context(loans.get_loan(loan_id), notice=message)
+    context = _detail_context(loans.get_loan(loan_id))
     response = render_view("loans/detail.html", "loans/_detail.html", **context)
     response.headers["HX-Retarget"] = "#loan-detail"
     response.headers["HX-Reswap"] = "outerHTML"
