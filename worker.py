@@ -49,11 +49,11 @@ def run_cron(app) -> int:
     return 0
 
 
-def run_worker(queue_names: list[str]) -> int:
+def run_worker(queue_names: list[str], burst: bool = False) -> int:
     # No pooled connection may cross the fork into a job's work horse.
     db.engine.dispose()
     worker = Worker([get_queue(name) for name in queue_names], connection=redis_client())
-    worker.work(with_scheduler=True)
+    worker.work(with_scheduler=True, burst=burst)
     return 0
 
 
@@ -63,6 +63,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("queues", nargs="*", metavar="QUEUE", help=f"one of {', '.join(QUEUES)}")
     parser.add_argument("--cron", action="store_true", help="run the periodic-job scheduler")
+    parser.add_argument("--burst", action="store_true", help="run the queued jobs, then exit")
     args = parser.parse_args(argv)
     unknown = set(args.queues) - set(QUEUES)
     if unknown:
@@ -72,7 +73,9 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = create_app()
     with app.app_context():
-        return run_cron(app) if args.cron else run_worker(args.queues or list(QUEUES))
+        if args.cron:
+            return run_cron(app)
+        return run_worker(args.queues or list(QUEUES), burst=args.burst)
 
 
 if __name__ == "__main__":

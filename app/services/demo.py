@@ -102,8 +102,16 @@ _COMMUNITIES = {
         "Kahindi Mwamburi Chengo Charo Karisa Mwadime",
     ),
 }
-_COMMUNITY_WEIGHTS = {"kikuyu": 22, "luhya": 16, "kalenjin": 14, "luo": 12, "kamba": 11,
-                      "kisii": 7, "meru": 7, "coastal": 8}  # fmt: skip
+_COMMUNITY_WEIGHTS = {
+    "kikuyu": 22,
+    "luhya": 16,
+    "kalenjin": 14,
+    "luo": 12,
+    "kamba": 11,
+    "kisii": 7,
+    "meru": 7,
+    "coastal": 8,
+}
 # Given names that people of every community carry.
 _GIVEN_FEMALE = (
     "Mary Grace Faith Mercy Esther Jane Ann Lucy Caroline Joyce Beatrice Catherine Elizabeth "
@@ -115,9 +123,17 @@ _GIVEN_MALE = (
 )
 _EMAIL_DOMAINS = ("gmail.com",) * 7 + ("yahoo.com", "outlook.com", "hotmail.com")
 # Mobile prefixes after 254 that Kenyan networks use (Safaricom, Airtel, Telkom).
-_MOBILE_PREFIXES = tuple(range(700, 730)) + tuple(range(740, 749)) + (757, 758, 759, 768, 769) \
-    + tuple(range(790, 800)) + tuple(range(730, 740)) + tuple(range(750, 757)) + (762,) \
-    + tuple(range(780, 790)) + (770, 771, 772)  # fmt: skip
+_MOBILE_PREFIXES = (
+    tuple(range(700, 730))
+    + tuple(range(740, 749))
+    + (757, 758, 759, 768, 769)
+    + tuple(range(790, 800))
+    + tuple(range(730, 740))
+    + tuple(range(750, 757))
+    + (762,)
+    + tuple(range(780, 790))
+    + (770, 771, 772)
+)
 _NEW_PREFIXES = (100, 101, 102, 110, 111, 112, 113, 114, 115)  # the 2541... range
 
 
@@ -139,28 +155,105 @@ class ProductSpec:
 
 
 PRODUCTS = (
-    ProductSpec("Development loan", "12", InterestMethod.REDUCING_BALANCE, 10_000, 2_000_000, 3, 36,
-                "1", 35, (100_000, 50_000, 200_000, 150_000, 300_000, 80_000, 500_000, 30_000,
-                          750_000, 1_000_000, 1_500_000),
-                (12, 24, 36, 18, 6, 3),
-                ("Building a rental unit", "Buying a plot", "Dairy cows", "Roofing the house",
-                 "Water tank and gutters", "Matatu deposit", "Greenhouse", "Solar installation")),
-    ProductSpec("Emergency loan", "15", InterestMethod.FLAT, 1_000, 100_000, 1, 12, "2", 25,
-                (10_000, 5_000, 20_000, 15_000, 30_000, 3_000, 50_000, 2_000, 80_000),
-                (3, 6, 1, 2, 4, 12, 9),
-                ("Hospital bill", "Funeral expenses", "Car repair", "Rent arrears",
-                 "Family emergency", "Medical treatment")),
-    ProductSpec("School fees loan", "10", InterestMethod.REDUCING_BALANCE, 5_000, 300_000, 1, 12,
-                "1", 20, (30_000, 50_000, 20_000, 80_000, 100_000, 15_000, 150_000, 10_000),
-                (6, 12, 4, 3, 8, 9),
-                ("Secondary school fees", "University fees", "College fees", "Boarding fees",
-                 "Primary school fees and uniform")),
-    ProductSpec("Biashara loan", "14", InterestMethod.FLAT, 10_000, 500_000, 6, 24, "1.5", 20,
-                (50_000, 100_000, 30_000, 150_000, 200_000, 20_000, 300_000, 400_000),
-                (12, 6, 18, 24, 9),
-                ("Shop stock", "Boda boda", "Posho mill", "Salon equipment", "Mitumba stock",
-                 "Kibanda expansion", "Poultry unit")),
-)  # fmt: skip
+    ProductSpec(
+        "Development loan",
+        "12",
+        InterestMethod.REDUCING_BALANCE,
+        10_000,
+        2_000_000,
+        3,
+        36,
+        "1",
+        35,
+        (
+            100_000,
+            50_000,
+            200_000,
+            150_000,
+            300_000,
+            80_000,
+            500_000,
+            30_000,
+            750_000,
+            1_000_000,
+            1_500_000,
+        ),
+        (12, 24, 36, 18, 6, 3),
+        (
+            "Building a rental unit",
+            "Buying a plot",
+            "Dairy cows",
+            "Roofing the house",
+            "Water tank and gutters",
+            "Matatu deposit",
+            "Greenhouse",
+            "Solar installation",
+        ),
+    ),
+    ProductSpec(
+        "Emergency loan",
+        "15",
+        InterestMethod.FLAT,
+        1_000,
+        100_000,
+        1,
+        12,
+        "2",
+        25,
+        (10_000, 5_000, 20_000, 15_000, 30_000, 3_000, 50_000, 2_000, 80_000),
+        (3, 6, 1, 2, 4, 12, 9),
+        (
+            "Hospital bill",
+            "Funeral expenses",
+            "Car repair",
+            "Rent arrears",
+            "Family emergency",
+            "Medical treatment",
+        ),
+    ),
+    ProductSpec(
+        "School fees loan",
+        "10",
+        InterestMethod.REDUCING_BALANCE,
+        5_000,
+        300_000,
+        1,
+        12,
+        "1",
+        20,
+        (30_000, 50_000, 20_000, 80_000, 100_000, 15_000, 150_000, 10_000),
+        (6, 12, 4, 3, 8, 9),
+        (
+            "Secondary school fees",
+            "University fees",
+            "College fees",
+            "Boarding fees",
+            "Primary school fees and uniform",
+        ),
+    ),
+    ProductSpec(
+        "Biashara loan",
+        "14",
+        InterestMethod.FLAT,
+        10_000,
+        500_000,
+        6,
+        24,
+        "1.5",
+        20,
+        (50_000, 100_000, 30_000, 150_000, 200_000, 20_000, 300_000, 400_000),
+        (12, 6, 18, 24, 9),
+        (
+            "Shop stock",
+            "Boda boda",
+            "Posho mill",
+            "Salon equipment",
+            "Mitumba stock",
+            "Kibanda expansion",
+            "Poultry unit",
+        ),
+    ),
+)
 
 _DECLINE_REASONS = (
     "Guarantors do not cover the amount applied for.",
@@ -176,19 +269,36 @@ _MEMBER_STATUS_WEIGHTS = (84, 11, 5)
 _LOANS_PER_MEMBER = ((0, 1, 2, 3), (55, 32, 11, 2))  # 0.60 loans per member on average
 # Loan statuses a member in each status may hold, with weights.
 _LOAN_STATUSES = {
-    MemberStatus.ACTIVE: {LoanStatus.PENDING: 4, LoanStatus.APPROVED: 3, LoanStatus.DECLINED: 7,
-                          LoanStatus.ACTIVE: 40, LoanStatus.COMPLETED: 33, LoanStatus.DEFAULTED: 9,
-                          LoanStatus.WRITTEN_OFF: 3},
-    MemberStatus.DORMANT: {LoanStatus.DECLINED: 10, LoanStatus.ACTIVE: 20,
-                           LoanStatus.COMPLETED: 40, LoanStatus.DEFAULTED: 20,
-                           LoanStatus.WRITTEN_OFF: 10},
-    MemberStatus.EXITED: {LoanStatus.DECLINED: 15, LoanStatus.COMPLETED: 70,
-                          LoanStatus.WRITTEN_OFF: 15},
-}  # fmt: skip
-_REPAYMENT_METHODS = ((PaymentMethod.MPESA, PaymentMethod.CHECKOFF, PaymentMethod.BANK,
-                       PaymentMethod.CASH), (60, 22, 10, 8))  # fmt: skip
-_DEPOSIT_METHODS = ((PaymentMethod.CHECKOFF, PaymentMethod.MPESA, PaymentMethod.BANK,
-                     PaymentMethod.CASH), (40, 45, 10, 5))  # fmt: skip
+    MemberStatus.ACTIVE: {
+        LoanStatus.PENDING: 4,
+        LoanStatus.APPROVED: 3,
+        LoanStatus.DECLINED: 7,
+        LoanStatus.ACTIVE: 40,
+        LoanStatus.COMPLETED: 33,
+        LoanStatus.DEFAULTED: 9,
+        LoanStatus.WRITTEN_OFF: 3,
+    },
+    MemberStatus.DORMANT: {
+        LoanStatus.DECLINED: 10,
+        LoanStatus.ACTIVE: 20,
+        LoanStatus.COMPLETED: 40,
+        LoanStatus.DEFAULTED: 20,
+        LoanStatus.WRITTEN_OFF: 10,
+    },
+    MemberStatus.EXITED: {
+        LoanStatus.DECLINED: 15,
+        LoanStatus.COMPLETED: 70,
+        LoanStatus.WRITTEN_OFF: 15,
+    },
+}
+_REPAYMENT_METHODS = (
+    (PaymentMethod.MPESA, PaymentMethod.CHECKOFF, PaymentMethod.BANK, PaymentMethod.CASH),
+    (60, 22, 10, 8),
+)
+_DEPOSIT_METHODS = (
+    (PaymentMethod.CHECKOFF, PaymentMethod.MPESA, PaymentMethod.BANK, PaymentMethod.CASH),
+    (40, 45, 10, 5),
+)
 # How many M-Pesa or cash payments a borrower makes per instalment (weekly payers make four);
 # check-off and bank borrowers pay each instalment at once.
 _PARTS = ((1, 2, 3, 4), (5, 10, 15, 70))
@@ -197,8 +307,13 @@ _DEPOSITS = (500, 1_000, 1_500, 2_000, 2_500, 3_000, 5_000, 10_000)
 _SHARE_CAPITAL = ((2_000, 5_000, 10_000, 20_000), (20, 50, 20, 10))
 
 # Tables in insert order (parents first).
-TABLES = (Member.__table__, Loan.__table__, LoanInstallment.__table__, Repayment.__table__,
-          Contribution.__table__)  # fmt: skip
+TABLES = (
+    Member.__table__,
+    Loan.__table__,
+    LoanInstallment.__table__,
+    Repayment.__table__,
+    Contribution.__table__,
+)
 
 
 @dataclass
@@ -218,8 +333,9 @@ class SeedResult:
         return f"Seeded the demo SACCO in {self.seconds:.1f} s: {rows}.\nLoans: {statuses}."
 
 
-def seed(members: int = 2000, seed: int = 42, if_empty: bool = False,
-         today: date | None = None) -> SeedResult:  # fmt: skip
+def seed(
+    members: int = 2000, seed: int = 42, if_empty: bool = False, today: date | None = None
+) -> SeedResult:
     """Build a demo SACCO of `members` members (loans, schedules, repayments, contributions),
     identical for the same `seed` and `today` (the anchor every date is relative to).
 
@@ -232,41 +348,66 @@ def seed(members: int = 2000, seed: int = 42, if_empty: bool = False,
     existing = db.session.scalar(select(func.count()).select_from(Member))
     if existing:
         if if_empty:
-            return SeedResult(skipped=f"The database has {existing:,} members already; "
-                                      "no demo data added (--if-empty).")  # fmt: skip
-        return SeedResult(skipped=f"Nothing seeded: the database has {existing:,} members already. "
-                                  "seed-demo only fills an empty database.")  # fmt: skip
+            return SeedResult(
+                skipped=f"The database has {existing:,} members already; "
+                "no demo data added (--if-empty)."
+            )
+        return SeedResult(
+            skipped=f"Nothing seeded: the database has {existing:,} members already. "
+            "seed-demo only fills an empty database."
+        )
     if members < 1:
         return SeedResult(skipped="Nothing seeded: ask for at least one member.")
     try:
         builder = _Builder(Random(seed), today or date.today(), _products())
         builder.build(members)
         _reset_sequences()
-        audit.record(Actor.system("seed-demo"), "demo.seeded", "database", None, seed=seed,
-                     members=members, counts=dict(builder.counts))  # fmt: skip
+        audit.record(
+            Actor.system("seed-demo"),
+            "demo.seeded",
+            "database",
+            None,
+            seed=seed,
+            members=members,
+            counts=dict(builder.counts),
+        )
         db.session.commit()
     except BaseException:
         db.session.rollback()
         raise
-    return SeedResult(counts=dict(builder.counts), loan_statuses=dict(builder.loan_statuses),
-                      seconds=time.perf_counter() - started)  # fmt: skip
+    # Fresh statistics, so the query planner knows how the new rows are spread.
+    db.session.execute(text("ANALYZE"))
+    db.session.commit()
+    return SeedResult(
+        counts=dict(builder.counts),
+        loan_statuses=dict(builder.loan_statuses),
+        seconds=time.perf_counter() - started,
+    )
 
 
 def _products() -> list[tuple[ProductSpec, LoanProduct]]:
     """The demo products, created unless a product of that name exists (which is then used)."""
     existing = {p.name: p for p in db.session.scalars(select(LoanProduct))}
+    # Ids given here, like every other seeded row's, so that a fresh database gets the same ones.
+    next_id = (db.session.scalar(select(func.max(LoanProduct.id))) or 0) + 1
     pairs = []
     for spec in PRODUCTS:
         product = existing.get(spec.name)
         if product is None:
             product = LoanProduct(
-                name=spec.name, interest_rate=Decimal(spec.interest_rate),
-                interest_method=spec.interest_method, min_amount=Decimal(spec.min_amount),
-                max_amount=Decimal(spec.max_amount), min_term_months=spec.min_term_months,
+                id=next_id,
+                name=spec.name,
+                interest_rate=Decimal(spec.interest_rate),
+                interest_method=spec.interest_method,
+                min_amount=Decimal(spec.min_amount),
+                max_amount=Decimal(spec.max_amount),
+                min_term_months=spec.min_term_months,
                 max_term_months=spec.max_term_months,
-                processing_fee_rate=Decimal(spec.processing_fee_rate), active=True,
-            )  # fmt: skip
+                processing_fee_rate=Decimal(spec.processing_fee_rate),
+                active=True,
+            )
             db.session.add(product)
+            next_id += 1
         pairs.append((spec, product))
     db.session.flush()
     return pairs
@@ -277,18 +418,29 @@ def _reset_sequences() -> None:
     through the services do not collide with them."""
     if db.session.get_bind().dialect.name != "postgresql":
         return
-    for table in TABLES:
-        db.session.execute(text(
-            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "  # noqa: S608
-            f"(SELECT MAX(id) FROM {table.name}))"
-        ))  # fmt: skip
+    for table in (LoanProduct.__table__, *TABLES):
+        db.session.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "  # noqa: S608
+                f"(SELECT MAX(id) FROM {table.name}))"
+            )
+        )
 
 
 class _Installment:
     """A schedule line in memory, shaped like LoanInstallment so that `allocate` can work on it."""
 
-    __slots__ = ("number", "due_date", "principal", "interest", "amount", "principal_paid",
-                 "interest_paid", "status", "paid_on")  # fmt: skip
+    __slots__ = (
+        "number",
+        "due_date",
+        "principal",
+        "interest",
+        "amount",
+        "principal_paid",
+        "interest_paid",
+        "status",
+        "paid_on",
+    )
 
     def __init__(self, line):
         self.number, self.due_date = line.number, line.due_date
@@ -397,8 +549,9 @@ class _Builder:
         rng = self.rng
         member_id = self.take_id("members")
         number = member_number_for(member_id)
-        female_names, male_names, surnames = rng.choices(self.communities,
-                                                         self.community_weights)[0]  # fmt: skip
+        female_names, male_names, surnames = rng.choices(self.communities, self.community_weights)[
+            0
+        ]
         female = rng.random() < 0.52
         if rng.random() < 0.45:
             first = rng.choice(self.given[0] if female else self.given[1])
@@ -426,13 +579,25 @@ class _Builder:
         created = self.stamp(joined, member_id)
         updated = self.stamp(self.today, member_id) if status == MemberStatus.EXITED else created
         search_name, search_last_name = search_key(first, last)
-        self.rows["members"].append({
-            "id": member_id, "member_number": number, "first_name": first, "last_name": last,
-            "phone": phone, "email": email, "national_id": national_id, "status": status,
-            "joined_on": joined, "sms_opt_in": sms_opt_in, "email_opt_in": email_opt_in,
-            "search_name": search_name, "search_last_name": search_last_name,
-            "created_at": created, "updated_at": updated,
-        })  # fmt: skip
+        self.rows["members"].append(
+            {
+                "id": member_id,
+                "member_number": number,
+                "first_name": first,
+                "last_name": last,
+                "phone": phone,
+                "email": email,
+                "national_id": national_id,
+                "status": status,
+                "joined_on": joined,
+                "sms_opt_in": sms_opt_in,
+                "email_opt_in": email_opt_in,
+                "search_name": search_name,
+                "search_last_name": search_last_name,
+                "created_at": created,
+                "updated_at": updated,
+            }
+        )
         self.contributions(member_id, status, joined)
 
     def contributions(self, member_id: int, status: str, joined: date) -> None:
@@ -443,12 +608,17 @@ class _Builder:
             later = day + timedelta(days=rng.randint(30, 120))
             if later <= today:
                 half = shares / 2
-                self.contribution(member_id, half, ContributionKind.SHARE_CAPITAL,
-                                  PaymentMethod.MPESA, day)  # fmt: skip
+                self.contribution(
+                    member_id, half, ContributionKind.SHARE_CAPITAL, PaymentMethod.MPESA, day
+                )
                 shares, day = shares - half, later
-        self.contribution(member_id, shares, ContributionKind.SHARE_CAPITAL,
-                          rng.choice((PaymentMethod.MPESA, PaymentMethod.BANK, PaymentMethod.CASH)),
-                          day)  # fmt: skip
+        self.contribution(
+            member_id,
+            shares,
+            ContributionKind.SHARE_CAPITAL,
+            rng.choice((PaymentMethod.MPESA, PaymentMethod.BANK, PaymentMethod.CASH)),
+            day,
+        )
         if status == MemberStatus.ACTIVE:
             last_month, months = today, DEPOSIT_MONTHS
         elif status == MemberStatus.DORMANT:
@@ -467,12 +637,20 @@ class _Builder:
     def contribution(self, member_id, amount, kind, method, day) -> None:
         contribution_id = self.take_id("contributions")
         created = self.stamp(day, contribution_id)
-        self.rows["contributions"].append({
-            "id": contribution_id, "member_id": member_id, "amount": amount, "kind": kind,
-            "method": method,
-            "reference": self.reference(method, day), "paid_on": day, "recorded_by_id": None,
-            "created_at": created, "updated_at": created,
-        })  # fmt: skip
+        self.rows["contributions"].append(
+            {
+                "id": contribution_id,
+                "member_id": member_id,
+                "amount": amount,
+                "kind": kind,
+                "method": method,
+                "reference": self.reference(method, day),
+                "paid_on": day,
+                "recorded_by_id": None,
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
 
     # -- loans -------------------------------------------------------------------------------
     def loan_status(self, member_status: str) -> str:
@@ -501,26 +679,44 @@ class _Builder:
         loan_id = self.take_id("loans")
         self.loan_statuses[status] += 1
         row = {
-            "id": loan_id, "member_id": member_id, "member_number": member_number,
-            "product_id": product.id, "amount": amount, "interest_rate": product.interest_rate,
-            "interest_method": product.interest_method, "term_months": term,
+            "id": loan_id,
+            "member_id": member_id,
+            "member_number": member_number,
+            "product_id": product.id,
+            "amount": amount,
+            "interest_rate": product.interest_rate,
+            "interest_method": product.interest_method,
+            "term_months": term,
             "processing_fee": to_cents(amount * product.processing_fee_rate / HUNDRED),
-            "status": status, "purpose": rng.choice(spec.purposes), "approval_date": None,
-            "disbursement_date": None, "due_date": None, "decided_by_id": None,
-            "decision_reason": None, "disbursement_method": None, "disbursement_reference": None,
+            "status": status,
+            "purpose": rng.choice(spec.purposes),
+            "approval_date": None,
+            "disbursement_date": None,
+            "due_date": None,
+            "decided_by_id": None,
+            "decision_reason": None,
+            "disbursement_method": None,
+            "disbursement_reference": None,
             "closed_on": None,
-        }  # fmt: skip
+        }
         if status in (LoanStatus.PENDING, LoanStatus.APPROVED, LoanStatus.DECLINED):
             applied, last_change = self.undisbursed(row, status)
-            schedule = build_schedule(amount, product.interest_rate, term,
-                                      product.interest_method, applied)  # fmt: skip
-            row.update(monthly_payment=schedule.monthly_payment,
-                       total_payable=schedule.total_payable, paid_amount=ZERO,
-                       balance=schedule.total_payable)  # fmt: skip
+            schedule = build_schedule(
+                amount, product.interest_rate, term, product.interest_method, applied
+            )
+            row.update(
+                monthly_payment=schedule.monthly_payment,
+                total_payable=schedule.total_payable,
+                paid_amount=ZERO,
+                balance=schedule.total_payable,
+            )
         else:
             applied, last_change = self.disbursed(row, status, product)
-        row.update(application_date=applied, created_at=self.stamp(applied, loan_id),
-                   updated_at=self.stamp(last_change, loan_id + 1))  # fmt: skip
+        row.update(
+            application_date=applied,
+            created_at=self.stamp(applied, loan_id),
+            updated_at=self.stamp(last_change, loan_id + 1),
+        )
         self.rows["loans"].append(row)
         return applied
 
@@ -558,15 +754,19 @@ class _Builder:
         term = row["term_months"]
         disbursed_on, paid_in_full = self.disbursement_day(status, term)
         applied = disbursed_on - timedelta(days=rng.randint(3, 21))
-        schedule = build_schedule(row["amount"], product.interest_rate, term,
-                                  product.interest_method, disbursed_on)  # fmt: skip
+        schedule = build_schedule(
+            row["amount"], product.interest_rate, term, product.interest_method, disbursed_on
+        )
         method = PaymentMethod.MPESA if rng.random() < 0.65 else PaymentMethod.BANK
         row.update(
             approval_date=applied + timedelta(days=rng.randint(1, (disbursed_on - applied).days)),
-            disbursement_date=disbursed_on, due_date=schedule.due_date,
-            disbursement_method=method, disbursement_reference=self.reference(method, disbursed_on),
-            monthly_payment=schedule.monthly_payment, total_payable=schedule.total_payable,
-        )  # fmt: skip
+            disbursement_date=disbursed_on,
+            due_date=schedule.due_date,
+            disbursement_method=method,
+            disbursement_reference=self.reference(method, disbursed_on),
+            monthly_payment=schedule.monthly_payment,
+            total_payable=schedule.total_payable,
+        )
         installments = [_Installment(line) for line in schedule.installments]
         pays_by = rng.choices(*_REPAYMENT_METHODS)[0]
         plan = self.payment_plan(installments, status, paid_in_full, disbursed_on, pays_by)
@@ -581,13 +781,21 @@ class _Builder:
             written_off = first_unpaid + timedelta(days=rng.randint(180, 365))
             row["closed_on"] = last_day = max(min(written_off, today), last_day)
         for inst in installments:
-            self.rows["loan_installments"].append({
-                "id": self.take_id("loan_installments"), "loan_id": row["id"],
-                "number": inst.number,
-                "due_date": inst.due_date, "principal": inst.principal, "interest": inst.interest,
-                "amount": inst.amount, "principal_paid": inst.principal_paid,
-                "interest_paid": inst.interest_paid, "status": inst.status, "paid_on": inst.paid_on,
-            })  # fmt: skip
+            self.rows["loan_installments"].append(
+                {
+                    "id": self.take_id("loan_installments"),
+                    "loan_id": row["id"],
+                    "number": inst.number,
+                    "due_date": inst.due_date,
+                    "principal": inst.principal,
+                    "interest": inst.interest,
+                    "amount": inst.amount,
+                    "principal_paid": inst.principal_paid,
+                    "interest_paid": inst.interest_paid,
+                    "status": inst.status,
+                    "paid_on": inst.paid_on,
+                }
+            )
         return applied, max(last_day, disbursed_on)
 
     def payment_plan(self, installments, status, paid_in_full, disbursed_on, pays_by) -> list:
@@ -658,13 +866,22 @@ class _Builder:
                 first_open += 1
             repayment_id = self.take_id("repayments")
             created = self.stamp(day, repayment_id)
-            self.rows["repayments"].append({
-                "id": repayment_id, "loan_id": row["id"], "member_id": row["member_id"],
-                "amount": amount,
-                "principal_amount": principal, "interest_amount": interest, "method": method,
-                "reference": self.reference(method, day), "paid_on": day, "recorded_by_id": None,
-                "created_at": created, "updated_at": created,
-            })  # fmt: skip
+            self.rows["repayments"].append(
+                {
+                    "id": repayment_id,
+                    "loan_id": row["id"],
+                    "member_id": row["member_id"],
+                    "amount": amount,
+                    "principal_amount": principal,
+                    "interest_amount": interest,
+                    "method": method,
+                    "reference": self.reference(method, day),
+                    "paid_on": day,
+                    "recorded_by_id": None,
+                    "created_at": created,
+                    "updated_at": created,
+                }
+            )
             paid += amount
             last_day = day
         return paid, last_day

@@ -159,4 +159,7 @@ def search_members(
         query = query.where(or_(*conditions))
     if status:
         query = query.where(Member.status == status)
-    return paginate(query.order_by(Member.id.desc()), page, per_page)
+    # With a search term, `id + 0` stops the planner from walking the whole table in id order
+    # looking for rare matches (SQLite does, for a bound LIMIT); the few matches are sorted instead.
+    newest_first = (Member.id + 0).desc() if text else Member.id.desc()
+    return paginate(query.order_by(newest_first), page, per_page)

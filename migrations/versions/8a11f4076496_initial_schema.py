@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: d0d0e52a8d78
+Revision ID: 8a11f4076496
 Revises: 
-Create Date: 2026-11-27 09:44:44.102029
+Create Date: 2026-11-27 10:03:47.806107
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'd0d0e52a8d78'
+revision = '8a11f4076496'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -233,7 +233,7 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("method IN ('mpesa', 'cash', 'bank', 'checkoff')", name=op.f('ck_repayments_method')),
-    sa.CheckConstraint('amount > 0 AND amount = principal_amount + interest_amount', name=op.f('ck_repayments_split')),
+    sa.CheckConstraint('amount > 0 AND ROUND(amount - principal_amount - interest_amount, 2) = 0', name=op.f('ck_repayments_split')),
     sa.ForeignKeyConstraint(['loan_id'], ['loans.id'], name=op.f('fk_repayments_loan_id_loans')),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_repayments_member_id_members')),
     sa.ForeignKeyConstraint(['recorded_by_id'], ['staff_users.id'], name=op.f('fk_repayments_recorded_by_id_staff_users')),

@@ -1,0 +1,57 @@
+"""worker.py as operators run it: a separate process that reads the same database and Redis."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from app.extensions import db
+from app.models import Event
+from tests import factories
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _process_env(app) -> dict:
+    url = db.engine.url.render_as_string(hide_password=False)
+    options = app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args", {}).get("options")
+    if options:  # the PostgreSQL run's own schema
+        url += "?options=" + options.replace("=", "%3D")
+    return {
+        **os.environ,
+        "DAYSTAR_ENV": "development",
+        "DATABASE_URL": url,
+        "REDIS_URL": app.config["REDIS_URL"],
+        "SECRET_KEY": "worker-test",
+        "DAYSTAR_ENCRYPTION_KEY": app.config["DAYSTAR_ENCRYPTION_KEY"],
+    }
+
+
+def test_worker_process_dispatches_committed_events(app):
+    factories.member()
+    result = subprocess.run(
+        [sys.executable, "worker.py", "--burst"],
+        cwd=ROOT,
+        env=_process_env(app),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "dispatch_event" in result.stderr
+    event = db.session.query(Event).one()
+    db.session.refresh(event)
+    assert event.dispatched_at is not None
+
+
+def test_worker_refuses_unknown_queues(app):
+    result = subprocess.run(
+        [sys.executable, "worker.py", "urgent"],
+        cwd=ROOT,
+        env=_process_env(app),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "unknown queue(s) urgent" in result.stderr
