@@ -14,18 +14,6 @@ from app.services.events import record_event
 from app.services.pagination import Page, paginate
 from app.services.validation import normalize_email, normalize_phone, parse_date
 
-EDITABLE = (
-    "first_name",
-    "last_name",
-    "phone",
-    "email",
-    "national_id",
-    "status",
-    "joined_on",
-    "sms_opt_in",
-    "email_opt_in",
-)
-
 
 def member_number_for(member_id: int) -> str:
     return f"DST{member_id:06d}"

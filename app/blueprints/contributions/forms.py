@@ -6,6 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField
 from wtforms.validators import NumberRange, Optional
 
+from app.blueprints.forms import ServiceErrorsMixin
 from app.blueprints.repayments.forms import PAYMENT_METHODS, ListFilters, choices
 
 KINDS = (("deposit", "Deposit"), ("share_capital", "Share capital"))
@@ -16,7 +17,7 @@ class ContributionFilters(ListFilters):
     member_id = IntegerField("Member", validators=[Optional(), NumberRange(1)])
 
 
-class ContributionForm(FlaskForm):
+class ContributionForm(ServiceErrorsMixin, FlaskForm):
     """Only the CSRF token is checked here; the service validates every field and says what is
     wrong with each, so the messages have one source."""
 
@@ -27,11 +28,3 @@ class ContributionForm(FlaskForm):
                             render_kw={"maxlength": 40, "autocomplete": "off"})  # fmt: skip
     paid_on = StringField("Paid on", default=lambda: date.today().isoformat(),
                           render_kw={"type": "date"})  # fmt: skip
-
-    def show_errors(self, errors: dict[str, str]) -> None:
-        """Put each service error next to its field; any other goes to the form's own list."""
-        for name, message in errors.items():
-            if name in self._fields and name != "csrf_token":
-                self._fields[name].errors = [message]
-            else:
-                self.form_errors.append(message)

@@ -16,6 +16,7 @@ from wtforms import (
 from wtforms.validators import Optional, ValidationError
 from wtforms.widgets import DateInput
 
+from app.blueprints.forms import ServiceErrorsMixin
 from app.models import LoanStatus, PaymentMethod
 
 PER_PAGE_CHOICES = (10, 25, 50, 100)
@@ -35,17 +36,6 @@ def _rate(product) -> str:
 
 def _today() -> str:
     return date.today().isoformat()
-
-
-class ServiceErrorsMixin:
-    def show_errors(self, errors: dict[str, str], aliases: dict[str, str] | None = None) -> None:
-        """Put each service error next to its field; any other goes above the form."""
-        for name, message in errors.items():
-            field = self._fields.get((aliases or {}).get(name, name))
-            if field is not None and field.name != "csrf_token":
-                field.errors = [message]
-            else:
-                self.form_errors.append(message)
 
 
 class LoanFilterForm(FlaskForm):
@@ -100,9 +90,6 @@ class LoanFilterForm(FlaskForm):
             "per_page": self.per_page.data if self.per_page.data != "25" else "",
         }
         return {name: value for name, value in values.items() if value}
-
-    def error_messages(self) -> list[str]:
-        return [f"{field.label.text}: {field.errors[0]}" for field in self if field.errors]
 
 
 class LoanApplicationForm(ServiceErrorsMixin, FlaskForm):

@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringField, TelField
 from wtforms.widgets import DateInput
 
+from app.blueprints.forms import ServiceErrorsMixin
 from app.models import MemberStatus
 
 
@@ -15,7 +16,7 @@ def _text(value):
     return value.replace("\x00", "") if isinstance(value, str) else value
 
 
-class MemberForm(FlaskForm):
+class MemberForm(ServiceErrorsMixin, FlaskForm):
     first_name = StringField(
         "First name", filters=[_text], render_kw={"autocomplete": "given-name"}
     )
@@ -34,15 +35,6 @@ class MemberForm(FlaskForm):
     def member_data(self) -> dict:
         """The submitted values, as services.members expects them."""
         return {name: field.data for name, field in self._fields.items() if name != "csrf_token"}
-
-    def show_errors(self, errors: dict[str, str]) -> None:
-        """Put each service error next to its field; any other goes above the form."""
-        for name, message in errors.items():
-            field = self._fields.get(name)
-            if field is not None and name != "csrf_token":
-                field.errors = [message]
-            else:
-                self.form_errors.append(message)
 
 
 class EditMemberForm(MemberForm):
