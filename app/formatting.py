@@ -2,9 +2,8 @@
 
 from datetime import date, datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
-NAIROBI = ZoneInfo("Africa/Nairobi")
+from app.clock import NAIROBI
 
 
 def money(value: Decimal | None) -> str:

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from sqlalchemy import Numeric, func, select
 
+from app import clock
 from app.extensions import db
 from app.models import Loan, LoanStatus, Member, MemberStatus, Repayment
 
@@ -37,7 +38,7 @@ def outstanding_portfolio() -> Decimal:
 
 
 def repayments_this_month(today: date | None = None) -> dict:
-    first = (today or date.today()).replace(day=1)
+    first = (today or clock.today()).replace(day=1)
     count, total = db.session.execute(
         select(func.count(Repayment.id), money_sum(Repayment.amount)).where(
             Repayment.paid_on >= first

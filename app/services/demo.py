@@ -18,6 +18,7 @@ from random import Random
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import func, insert, select, text
 
+from app import clock
 from app.extensions import db
 from app.models import (
     Contribution,
@@ -359,7 +360,7 @@ def seed(
     if members < 1:
         return SeedResult(skipped="Nothing seeded: ask for at least one member.")
     try:
-        builder = _Builder(Random(seed), today or date.today(), _products())
+        builder = _Builder(Random(seed), today or clock.today(), _products())
         builder.build(members)
         _reset_sequences()
         audit.record(

@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from app import clock
 from app.extensions import db
 from app.models import (
     InstallmentStatus,
@@ -81,7 +82,7 @@ def preview_schedule(product_id, amount, term_months, start: date | None = None)
     """The schedule the loan would have if it were disbursed on `start` (today by default)."""
     product, money, term = check_terms(product_id, amount, term_months)
     return build_schedule(
-        money, product.interest_rate, term, product.interest_method, start or date.today()
+        money, product.interest_rate, term, product.interest_method, start or clock.today()
     )
 
 
@@ -112,7 +113,7 @@ def submit_application(
         errors.update(exc.errors)
     if errors:
         raise ValidationFailed(errors)
-    applied_on = application_date or date.today()
+    applied_on = application_date or clock.today()
     schedule = build_schedule(
         money, product.interest_rate, term, product.interest_method, applied_on
     )
@@ -167,7 +168,7 @@ def approve(loan_id: int, actor: Actor, on: date | None = None) -> Loan:
         (LoanStatus.PENDING,),
         "approved",
         status=LoanStatus.APPROVED,
-        approval_date=on or date.today(),
+        approval_date=on or clock.today(),
         decided_by_id=actor.staff_id,
     )
     audit.record(actor, "loan.approved", "loan", loan.id)
@@ -206,8 +207,8 @@ def mark_disbursed(
     reference = (reference or "").strip().upper()
     if not reference or len(reference) > 40:
         errors["reference"] = "Enter the disbursement's reference (receipt or transfer number)."
-    day = parse_date(disbursed_on or date.today(), "disbursement_date", errors)
-    if day and day > date.today():
+    day = parse_date(disbursed_on or clock.today(), "disbursement_date", errors)
+    if day and day > clock.today():
         errors["disbursement_date"] = "The disbursement date cannot be in the future."
     if errors:
         raise ValidationFailed(errors)
@@ -253,7 +254,7 @@ def mark_disbursed(
 def mark_overdue_defaulted(days_past_due: int, today: date | None = None) -> list[int]:
     """Mark defaulted every active loan with an instalment unpaid `days_past_due` days after it fell
     due; records `loan.defaulted` for each and returns their ids. Commits once per loan."""
-    cutoff = (today or date.today()) - timedelta(days=days_past_due)
+    cutoff = (today or clock.today()) - timedelta(days=days_past_due)
     overdue = select(LoanInstallment.loan_id).where(
         LoanInstallment.status != InstallmentStatus.PAID, LoanInstallment.due_date < cutoff
     )

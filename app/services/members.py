@@ -1,10 +1,9 @@
 """Members: registration, edits and search."""
 
-from datetime import date
-
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
+from app import clock
 from app.extensions import db
 from app.models import Member, MemberStatus
 from app.services import audit, snapshots
@@ -53,7 +52,7 @@ def clean_member_data(data: dict, member_id: int | None = None) -> dict:
     if status not in set(MemberStatus):
         errors["status"] = "Choose active, dormant or exited."
     clean["status"] = status
-    joined = data.get("joined_on") or date.today()
+    joined = data.get("joined_on") or clock.today()
     clean["joined_on"] = parse_date(joined, "joined_on", errors)
     clean["sms_opt_in"] = bool(data.get("sms_opt_in", True))
     clean["email_opt_in"] = bool(data.get("email_opt_in", True))

@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from app import clock
 from app.models import PaymentMethod
 from app.models.base import CENT
 from app.services.errors import ValidationFailed
@@ -88,8 +89,8 @@ def clean_payment(
         errors["reference"] = "Use at most 40 characters."
     if method == PaymentMethod.MPESA and not reference:
         errors["reference"] = "Enter the M-Pesa receipt number."
-    day = parse_date(paid_on or date.today(), "paid_on", errors)
-    if day and day > date.today():
+    day = parse_date(paid_on or clock.today(), "paid_on", errors)
+    if day and day > clock.today():
         errors["paid_on"] = "The payment date cannot be in the future."
     if errors:
         raise ValidationFailed(errors)

@@ -1,11 +1,10 @@
 """Forms of the contributions pages: the list's filters and the form that records a payment."""
 
-from datetime import date
-
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField
 from wtforms.validators import NumberRange, Optional
 
+from app import clock
 from app.blueprints.forms import ServiceErrorsMixin
 from app.blueprints.repayments.forms import PAYMENT_METHODS, ListFilters, choices
 
@@ -26,5 +25,5 @@ class ContributionForm(ServiceErrorsMixin, FlaskForm):
     method = SelectField("Method", choices=choices(PAYMENT_METHODS), validate_choice=False)
     reference = StringField("Reference", description="The M-Pesa receipt number, bank slip or receipt.",
                             render_kw={"maxlength": 40, "autocomplete": "off"})  # fmt: skip
-    paid_on = StringField("Paid on", default=lambda: date.today().isoformat(),
+    paid_on = StringField("Paid on", default=lambda: clock.today().isoformat(),
                           render_kw={"type": "date"})  # fmt: skip

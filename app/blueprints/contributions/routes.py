@@ -1,9 +1,8 @@
 """Contributions: the list with totals per kind, and the form that records one."""
 
-from datetime import date
-
 from flask import abort, flash, request, url_for
 
+from app import clock
 from app.auth import current_actor, requires
 from app.blueprints.contributions import bp
 from app.blueprints.contributions.forms import KINDS, ContributionFilters, ContributionForm
@@ -61,4 +60,4 @@ def new():
     elif form.is_submitted():
         status = 422
     return render_view("contributions/new.html", "contributions/_form.html", status,
-                       form=form, member=member, today=date.today())  # fmt: skip
+                       form=form, member=member, today=clock.today())  # fmt: skip

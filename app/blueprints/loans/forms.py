@@ -2,8 +2,6 @@
 services.repayments, so every message about a loan comes from one place. Only the list filters,
 which no service checks, are validated here."""
 
-from datetime import date
-
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
@@ -16,6 +14,7 @@ from wtforms import (
 from wtforms.validators import Optional, ValidationError
 from wtforms.widgets import DateInput
 
+from app import clock
 from app.blueprints.forms import ServiceErrorsMixin
 from app.models import LoanStatus, PaymentMethod
 
@@ -35,7 +34,7 @@ def _rate(product) -> str:
 
 
 def _today() -> str:
-    return date.today().isoformat()
+    return clock.today().isoformat()
 
 
 class LoanFilterForm(FlaskForm):

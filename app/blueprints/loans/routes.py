@@ -1,7 +1,6 @@
-from datetime import date
-
 from flask import flash, request, url_for
 
+from app import clock
 from app.auth import current_actor, requires
 from app.blueprints.loans import bp
 from app.blueprints.loans.forms import (
@@ -140,12 +139,12 @@ def _detail_context(loan, **forms) -> dict:
     projected = None
     if loan.status in PROJECTED:
         projected = build_schedule(
-            loan.amount, loan.interest_rate, loan.term_months, loan.interest_method, date.today()
+            loan.amount, loan.interest_rate, loan.term_months, loan.interest_method, clock.today()
         )
     return {
         "loan": loan,
         "projected": projected,
-        "today": date.today(),
+        "today": clock.today(),
         "decline_form": forms.get("decline_form") or DeclineForm(formdata=None),
         "disburse_form": forms.get("disburse_form") or DisbursementForm(formdata=None),
         "repayment_form": forms.get("repayment_form"),

@@ -1,12 +1,11 @@
 """The member form: it renders the fields and carries the CSRF token; the rules live in
 services.members.clean_member_data, so every error comes from one place."""
 
-from datetime import date
-
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringField, TelField
 from wtforms.widgets import DateInput
 
+from app import clock
 from app.blueprints.forms import ServiceErrorsMixin
 from app.models import MemberStatus
 
@@ -27,7 +26,7 @@ class MemberForm(ServiceErrorsMixin, FlaskForm):
     email = EmailField("Email (optional)", filters=[_text])
     national_id = StringField("National ID", filters=[_text], render_kw={"inputmode": "numeric"})
     joined_on = StringField(
-        "Joined on", widget=DateInput(), filters=[_text], default=lambda: date.today().isoformat()
+        "Joined on", widget=DateInput(), filters=[_text], default=lambda: clock.today().isoformat()
     )
     sms_opt_in = BooleanField("Send SMS notifications", default=True)
     email_opt_in = BooleanField("Send email notifications", default=True)
