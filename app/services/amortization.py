@@ -78,14 +78,22 @@ def build_schedule(
 
 def _flat(amount: Decimal, monthly_rate: Decimal, term: int) -> list[tuple[Decimal, Decimal]]:
     total_interest = to_cents(amount * monthly_rate * term)
-    # Rounded down, so the last instalment (which takes the remainder) is never negative.
-    principal_each = (amount / term).quantize(CENT, rounding=ROUND_DOWN)
-    interest_each = (total_interest / term).quantize(CENT, rounding=ROUND_DOWN)
+    principal_each = _even_share(amount, term)
+    interest_each = _even_share(total_interest, term)
     parts = [(principal_each, interest_each)] * (term - 1)
     parts.append(
         (amount - principal_each * (term - 1), total_interest - interest_each * (term - 1))
     )
     return parts
+
+
+def _even_share(total: Decimal, term: int) -> Decimal:
+    """`total / term` to the cent, half up; rounded down instead when rounding up would leave the
+    last instalment (which takes the remainder) negative, as for a few cents over many months."""
+    share = to_cents(total / term)
+    if share * (term - 1) > total:
+        share = (total / term).quantize(CENT, rounding=ROUND_DOWN)
+    return share
 
 
 def _reducing_balance(

@@ -50,10 +50,16 @@ def test_flat_known_figures():
     s = build_schedule(Decimal("50000"), Decimal("12"), 12, InterestMethod.FLAT, date(2024, 1, 31))
     assert s.total_interest == Decimal("6000.00")
     assert s.total_payable == Decimal("56000.00")
-    assert s.monthly_payment == Decimal("4666.66")
-    assert s.installments[-1].amount == Decimal("4666.74")
+    assert s.monthly_payment == Decimal("4666.67")
+    assert s.installments[-1].amount == Decimal("4666.63")
     # Month ends clamp: 31 January + 1 month is 29 February in a leap year.
     assert s.installments[0].due_date == date(2024, 2, 29)
+
+
+def test_tiny_flat_loan_over_many_months_never_goes_negative():
+    s = build_schedule(Decimal("1.00"), Decimal("0"), 120, InterestMethod.FLAT, date(2026, 1, 1))
+    assert s.installments[0].amount == Decimal("0.00")
+    assert s.installments[-1].amount == Decimal("1.00")
 
 
 def test_zero_rate_is_principal_only():
