@@ -1,5 +1,15 @@
 """Every model, imported here so that Alembic's autogenerate and the app see each table."""
 
+from app.models.api import (
+    ApiKey,
+    ApiPermission,
+    ApiRequestLog,
+    DeliveryStatus,
+    EndpointStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from app.models.audit import ActorType, AuditLog
 from app.models.events import Event
 from app.models.sacco import (
@@ -19,6 +29,14 @@ from app.models.sacco import (
 from app.models.staff import LoginFailure, Role, StaffUser
 
 __all__ = [
+    "ApiKey",
+    "ApiPermission",
+    "ApiRequestLog",
+    "DeliveryStatus",
+    "EndpointStatus",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "ActorType",
     "AuditLog",
     "Contribution",
