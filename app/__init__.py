@@ -73,9 +73,11 @@ def _sqlite_pragmas(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app.blueprints import STAFF_BLUEPRINTS
+    from app.blueprints.api import register_api
 
     for blueprint in STAFF_BLUEPRINTS:
         app.register_blueprint(blueprint)
+    register_api(app)
 
 
 def register_template_helpers(app: Flask) -> None:

@@ -15,7 +15,9 @@ SIGNED_OUT = "signed_out"
 def staff_endpoints(app):
     """(endpoint, method, rule) for each route of the staff portal."""
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in PUBLIC or rule.endpoint.startswith(("api.", "callbacks.")):
+        if rule.endpoint in PUBLIC or rule.endpoint.startswith(
+            ("api.", "api_compat.", "callbacks.")
+        ):
             continue
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             yield rule.endpoint, method, rule
