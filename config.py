@@ -71,6 +71,34 @@ class Config:
     PAGE_SIZE = 25
     TIMEZONE = "Africa/Nairobi"
 
+    # The accounting API. A key's own rate limit, when set, replaces the default.
+    DAYSTAR_API_RATE_LIMIT_PER_MINUTE = _env_int("DAYSTAR_API_RATE_LIMIT_PER_MINUTE", 600)
+    DAYSTAR_API_LOG_RETENTION_DAYS = _env_int("DAYSTAR_API_LOG_RETENTION_DAYS", 90)
+    # Refuse plain-HTTP API requests (403). Behind a reverse proxy set PROXY_FIX_HOPS to the
+    # number of proxies, so that X-Forwarded-Proto and X-Forwarded-For are believed.
+    API_REQUIRE_HTTPS = _env_bool("API_REQUIRE_HTTPS", False)
+    PROXY_FIX_HOPS = _env_int("PROXY_FIX_HOPS", 0)
+    # Flask-Limiter (API only) keeps its counters in REDIS_URL under this prefix, falling back
+    # to per-process memory while Redis is unreachable.
+    RATELIMIT_KEY_PREFIX = "daystar-api"
+    RATELIMIT_STRATEGY = "fixed-window"
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_STORAGE_OPTIONS = {
+        "key_prefix": "daystar-ratelimit",
+        "socket_connect_timeout": 1,
+        "socket_timeout": 1,
+    }
+
+    # Webhooks (Standard Webhooks). Private, loopback and link-local destinations (and plain
+    # http://) are refused unless this is set: development and tests set it, production must not
+    # unless its receivers are deliberately on the internal network.
+    WEBHOOK_ALLOW_PRIVATE_URLS = _env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
+    WEBHOOK_TIMEOUT_SECONDS = 15
+    # Waits after the 1st, 2nd, ... 7th failed attempt: 8 attempts in all over about 27.6 hours.
+    WEBHOOK_RETRY_DELAYS_SECONDS = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    WEBHOOK_DISABLE_AFTER_FAILING_DAYS = 5
+    WEBHOOK_SECRET_OVERLAP_HOURS = 24
+
     # Plugins: comma-separated module paths registered with the hook registry at start-up.
     DAYSTAR_PLUGINS = [
         p.strip() for p in os.environ.get("DAYSTAR_PLUGINS", "").split(",") if p.strip()
@@ -89,6 +117,7 @@ class DevelopmentConfig(Config):
     SQLALCHEMY_DATABASE_URI = os.environ.get(
         "DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'daystar.db'}"
     )
+    WEBHOOK_ALLOW_PRIVATE_URLS = _env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", True)
 
     @classmethod
     def prepare(cls) -> None:
@@ -109,6 +138,7 @@ class TestingConfig(Config):
     REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     WTF_CSRF_ENABLED = False
     SERVER_NAME = None
+    WEBHOOK_ALLOW_PRIVATE_URLS = True  # receivers in tests listen on 127.0.0.1
 
 
 class ProductionConfig(Config):
@@ -118,6 +148,7 @@ class ProductionConfig(Config):
     ENV_NAME = "production"
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
+    API_REQUIRE_HTTPS = _env_bool("API_REQUIRE_HTTPS", True)
     REQUIRED = ("SECRET_KEY", "DATABASE_URL", "DAYSTAR_ENCRYPTION_KEY")
 
     @classmethod

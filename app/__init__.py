@@ -5,6 +5,7 @@ import warnings
 
 from flask import Flask
 from sqlalchemy import exc as sa_exc
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Config, config_from_env
 
@@ -15,6 +16,10 @@ def create_app(config: type[Config] | None = None) -> Flask:
     config.prepare()
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_object(config)
+    hops = int(app.config.get("PROXY_FIX_HOPS") or 0)
+    if hops > 0:
+        # Behind `hops` reverse proxies: believe their X-Forwarded-For and X-Forwarded-Proto.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     register_extensions(app)
     register_blueprints(app)
     register_template_helpers(app)
@@ -29,7 +34,7 @@ def create_app(config: type[Config] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from app.extensions import csrf, db, login_manager, migrate
+    from app.extensions import csrf, db, limiter, login_manager, migrate
     from app.hooks import make_plugin_manager
     from app.jobs import init_redis
 
@@ -46,6 +51,8 @@ def register_extensions(app: Flask) -> None:
     login_manager.session_protection = "strong"
     csrf.init_app(app)
     init_redis(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    limiter.init_app(app)
     app.extensions["daystar_hooks"] = make_plugin_manager(app.config["DAYSTAR_PLUGINS"])
     # Imported for their side effects: the user loader and the outbox's after-commit listener.
     from app import auth  # noqa: F401

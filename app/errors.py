@@ -26,8 +26,12 @@ def _render(status: int, title: str, message: str):
 
 
 def register_error_handlers(app) -> None:
+    from app.blueprints.api import errors as api_errors
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        if api_errors.is_api_request():  # routing errors (404, 405) never reach the blueprint
+            return api_errors.http_problem(exc)
         messages = {
             403: "Your role does not allow this. Ask an administrator if you need it.",
             404: "There is nothing at this address.",
@@ -36,6 +40,8 @@ def register_error_handlers(app) -> None:
 
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError):
+        if api_errors.is_api_request():
+            return api_errors.service_problem(exc)
         db.session.rollback()
         return _render(exc.status_code, "Not possible", exc.message)
 
@@ -46,4 +52,6 @@ def register_error_handlers(app) -> None:
     def unexpected(exc: Exception):
         db.session.rollback()
         log.exception("unhandled error on %s %s", request.method, request.path)
+        if api_errors.is_api_request():
+            return api_errors.unexpected_problem()
         return _render(500, "Something went wrong", "The error was logged. Please try again.")

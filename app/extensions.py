@@ -1,5 +1,7 @@
 """Extension objects, created unbound; create_app() initialises each one."""
 
+import flask_limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -25,3 +27,17 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+
+
+class Limiter(flask_limiter.Limiter):
+    """Flask-Limiter, whose state lives on this one object: each init_app() starts on the new
+    app's storage, not on an earlier app's "storage is down" flag (tests build several apps)."""
+
+    def init_app(self, app) -> None:
+        self._storage_dead = False
+        super().init_app(app)
+
+
+# Configured by the RATELIMIT_* settings; only the accounting API is limited
+# (app.blueprints.api.auth: per key, with a request filter exempting everything else).
+limiter = Limiter(key_func=get_remote_address)

@@ -33,6 +33,7 @@ def make_plugin_manager(plugin_paths=()) -> pluggy.PluginManager:
     """A plugin manager with the specs, the entry-point plugins and the named modules."""
     manager = pluggy.PluginManager(PROJECT)
     manager.add_hookspecs(DaystarSpecs)
+    manager.register(importlib.import_module("app.webhook_subscriber"), name="daystar.webhooks")
     manager.load_setuptools_entrypoints(PROJECT)
     for path in plugin_paths:
         manager.register(importlib.import_module(path), name=path)

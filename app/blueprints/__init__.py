@@ -1,5 +1,6 @@
 """The staff portal's blueprints, registered in this order by create_app()."""
 
+from app.blueprints.api_admin import bp as api_admin_bp
 from app.blueprints.auth import bp as auth_bp
 from app.blueprints.contributions import bp as contributions_bp
 from app.blueprints.dashboard import bp as dashboard_bp
@@ -15,5 +16,6 @@ STAFF_BLUEPRINTS = [
     loans_bp,
     repayments_bp,
     contributions_bp,
+    api_admin_bp,
     *integration_bps,
 ]

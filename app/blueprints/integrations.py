@@ -1,17 +1,12 @@
 """The Integrations menu. Each page belongs to a blueprint that a later piece of work fills in;
-until then it says honestly that the integration is not configured yet."""
+until then it says honestly that the integration is not configured yet. (The Accounting API has
+its own blueprint: app/blueprints/api_admin.)"""
 
 from flask import Blueprint, render_template
 
 from app.auth import requires
 
 PAGES = (
-    (
-        "api_admin",
-        "/integrations/accounting-api",
-        "Accounting API",
-        "API keys with permissions, the API audit log, and signed webhooks for accounting systems.",
-    ),
     (
         "mpesa_admin",
         "/integrations/mpesa",

@@ -8,6 +8,7 @@ and repayments are split by `repayments.allocate`, so the demo obeys the same ar
 services; but no outbox events or per-row audit entries are written (one `demo.seeded` entry is).
 """
 
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from app.models import (
 from app.services import audit
 from app.services.actor import Actor
 from app.services.amortization import build_schedule, to_cents
+from app.services.errors import ValidationFailed
 from app.services.members import member_number_for, search_key
 from app.services.repayments import allocate
 
@@ -268,6 +270,7 @@ _DECLINE_REASONS = (
 _MEMBER_STATUSES = (MemberStatus.ACTIVE, MemberStatus.DORMANT, MemberStatus.EXITED)
 _MEMBER_STATUS_WEIGHTS = (84, 11, 5)
 _LOANS_PER_MEMBER = ((0, 1, 2, 3), (55, 32, 11, 2))  # 0.60 loans per member on average
+MAX_LOANS_PER_MEMBER = 10  # the most `loans_per_member` may ask for on average
 # Loan statuses a member in each status may hold, with weights.
 _LOAN_STATUSES = {
     MemberStatus.ACTIVE: {
@@ -303,6 +306,7 @@ _DEPOSIT_METHODS = (
 # How many M-Pesa or cash payments a borrower makes per instalment (weekly payers make four);
 # check-off and bank borrowers pay each instalment at once.
 _PARTS = ((1, 2, 3, 4), (5, 10, 15, 70))
+MAX_PARTS = max(_PARTS[0])
 _PAID_IN_PARTS = (PaymentMethod.MPESA, PaymentMethod.CASH)
 _DEPOSITS = (500, 1_000, 1_500, 2_000, 2_500, 3_000, 5_000, 10_000)
 _SHARE_CAPITAL = ((2_000, 5_000, 10_000, 20_000), (20, 50, 20, 10))
@@ -335,10 +339,20 @@ class SeedResult:
 
 
 def seed(
-    members: int = 2000, seed: int = 42, if_empty: bool = False, today: date | None = None
+    members: int = 2000,
+    seed: int = 42,
+    if_empty: bool = False,
+    today: date | None = None,
+    loans_per_member: float | None = None,
+    instalment_parts: int = MAX_PARTS,
 ) -> SeedResult:
     """Build a demo SACCO of `members` members (loans, schedules, repayments, contributions),
-    identical for the same `seed` and `today` (the anchor every date is relative to).
+    identical for the same `seed`, `today` (the anchor every date is relative to) and options.
+
+    `loans_per_member` sets the average number of loans (default: the usual mix, 0.6 a member);
+    `instalment_parts` caps how many payments an instalment is paid in (default 4: weekly M-Pesa
+    payers; 1: every instalment in one payment). A benchmark uses them to shape the tables, e.g.
+    2 and 1 give about 2 loans and 12 repayments a member.
 
     Only an empty database is seeded: when members exist already nothing at all is written (with
     or without `if_empty`, which only says that this is expected, as on every `make run` after the
@@ -359,8 +373,16 @@ def seed(
         )
     if members < 1:
         return SeedResult(skipped="Nothing seeded: ask for at least one member.")
+    if loans_per_member is not None and not 0 <= loans_per_member <= MAX_LOANS_PER_MEMBER:
+        raise ValidationFailed(
+            {"loans_per_member": f"Give an average between 0 and {MAX_LOANS_PER_MEMBER}."}
+        )
+    if not 1 <= instalment_parts <= MAX_PARTS:
+        raise ValidationFailed({"instalment_parts": f"Give a number from 1 to {MAX_PARTS}."})
     try:
-        builder = _Builder(Random(seed), today or clock.today(), _products())
+        builder = _Builder(
+            Random(seed), today or clock.today(), _products(), loans_per_member, instalment_parts
+        )
         builder.build(members)
         _reset_sequences()
         audit.record(
@@ -370,6 +392,8 @@ def seed(
             None,
             seed=seed,
             members=members,
+            loans_per_member=loans_per_member,
+            instalment_parts=instalment_parts,
             counts=dict(builder.counts),
         )
         db.session.commit()
@@ -471,7 +495,14 @@ def _scramble(counter: int, width: int) -> int:
 class _Builder:
     """Generates rows member by member from one random stream and writes them in batches."""
 
-    def __init__(self, rng: Random, today: date, products):
+    def __init__(
+        self,
+        rng: Random,
+        today: date,
+        products,
+        loans_per_member: float | None = None,
+        instalment_parts: int = MAX_PARTS,
+    ):
         self.rng, self.today, self.anchor = rng, today, today
         self.products = products
         self.product_weights = [spec.weight for spec, _ in products]
@@ -490,6 +521,8 @@ class _Builder:
         self.phones: set[str] = set()
         self.reference_counter = 0
         self.unforced = list(LoanStatus)  # each status is given out once first
+        self.loans_per_member = loans_per_member  # None: the usual mix (_LOANS_PER_MEMBER)
+        self.instalment_parts = instalment_parts
         self._midnights: dict[date, datetime] = {}
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -572,9 +605,7 @@ class _Builder:
             email = f"{first}.{last}{rng.randint(1, 99)}@{domain}".lower()
         sms_opt_in = rng.random() < 0.93
         email_opt_in = email is not None and rng.random() < 0.8
-        applied = [
-            self.loan(member_id, number, status) for _ in range(rng.choices(*_LOANS_PER_MEMBER)[0])
-        ]
+        applied = [self.loan(member_id, number, status) for _ in range(self.loan_count())]
         if applied and min(applied) - timedelta(days=30) < joined:
             joined = min(applied) - timedelta(days=rng.randint(30, 400))
         created = self.stamp(joined, member_id)
@@ -654,6 +685,15 @@ class _Builder:
         )
 
     # -- loans -------------------------------------------------------------------------------
+    def loan_count(self) -> int:
+        """How many loans the next member has applied for."""
+        if self.loans_per_member is None:
+            return self.rng.choices(*_LOANS_PER_MEMBER)[0]
+        # Binomial around the asked average: most members near it, a few with none or twice it.
+        trials = max(3, math.ceil(2 * self.loans_per_member))
+        share = self.loans_per_member / trials
+        return sum(self.rng.random() < share for _ in range(trials))
+
     def loan_status(self, member_status: str) -> str:
         if member_status == MemberStatus.ACTIVE and self.unforced:
             return self.unforced.pop(0)
@@ -804,6 +844,7 @@ class _Builder:
         to four parts around its due date, cut short as the loan's status requires."""
         rng, today = self.rng, self.today
         parts_each = rng.choices(*_PARTS)[0] if pays_by in _PAID_IN_PARTS else 1
+        parts_each = min(parts_each, self.instalment_parts)
         late_payer = rng.random() < 0.2
         payoff_after = None
         if status == LoanStatus.COMPLETED and len(installments) >= 3 and rng.random() < 0.15:

@@ -1,0 +1,74 @@
+"""Fast serialisation with the marshmallow response schemas.
+
+`Schema.dump` spends most of its time finding each value (`get_value` through several layers) for
+every field of every record: about 5 ms for a page of 100 loans, more than the query. `Dumper`
+walks the same schema once, keeps for each field its key, attribute and the field's own
+`_serialize`, and then applies them directly, so the output is exactly what `Schema.dump` writes
+(tests compare the two) at a fraction of the cost. Nested schemas are compiled the same way, and
+the schema's post_dump processors (the loan plugin hook) still run.
+"""
+
+from collections.abc import Mapping
+
+from marshmallow import Schema, fields
+from marshmallow.utils import missing
+
+POST_DUMP = "post_dump"
+
+
+class Dumper:
+    """`Dumper(schema).dump(obj)` == `schema.dump(obj)` for one object."""
+
+    def __init__(self, schema: Schema):
+        self.schema = schema
+        self.plan = [self._step(name, field) for name, field in schema.dump_fields.items()]
+        self.post_dump = bool(schema._hooks[POST_DUMP])
+        if schema._hooks["pre_dump"]:
+            raise ValueError(f"{type(schema).__name__}: pre_dump processors are not supported")
+
+    def _step(self, name: str, field: fields.Field):
+        key = field.data_key if field.data_key is not None else name
+        attribute = field.attribute or name
+        if "." in attribute or not field._CHECK_ATTRIBUTE:
+            return key, None, self._generic(name, field)
+        if isinstance(field, fields.Nested) and not field.many:
+            inner = Dumper(field.schema)
+            return key, attribute, (lambda value, _a, _o, inner=inner: inner.dump(value))
+        if isinstance(field, fields.List) and isinstance(field.inner, fields.Nested):
+            inner = Dumper(field.inner.schema)
+            return (
+                key,
+                attribute,
+                (lambda value, _a, _o, inner=inner: [inner.dump(v) for v in value]),
+            )
+        return key, attribute, field._serialize, field
+
+    def _generic(self, name, field):
+        accessor = self.schema.get_attribute
+        return lambda obj: field.serialize(name, obj, accessor=accessor)
+
+    def dump(self, obj):
+        if obj is None:
+            return None
+        is_mapping = isinstance(obj, Mapping)
+        data = {}
+        for key, attribute, serialize, *field in self.plan:
+            if attribute is None:
+                value = serialize(obj)
+            else:
+                value = (
+                    obj.get(attribute, missing) if is_mapping else getattr(obj, attribute, missing)
+                )
+                if value is missing and field:
+                    default = field[0].dump_default
+                    value = default() if callable(default) else default
+                if value is missing:
+                    continue
+                value = None if value is None else serialize(value, attribute, obj)
+            if value is not missing:
+                data[key] = value
+        if self.post_dump:
+            data = self.schema._invoke_dump_processors(
+                POST_DUMP, data, many=False, original_data=obj
+            )
+        return data

@@ -1,0 +1,1 @@
+"""Clients of the outside world (HTTP): they know nothing of the database."""
