@@ -6,14 +6,15 @@ against bare baselines measured in the same run.
     .venv/bin/python bench/api.py --both                 # SQLite, then PostgreSQL (the URL above)
 
 Seeds 100,000 members with about 2 loans and 12 repayments each (a database that has members
-already is reused as it is; a missing PostgreSQL database is created), creates an API key with
-every permission, starts `gunicorn bench.api_app:app` on a free loopback port and times, from a
-pool of client threads with `requests.Session`:
+already is reused as it is; a missing PostgreSQL database is created, and VACUUMed as autovacuum
+would), creates an API key with every permission, starts `gunicorn bench.api_app:app` on a free
+loopback port and times, from a pool of client threads with `requests.Session`:
 
 - GET /api/accounting/v1/loans?per_page=100&page=N            (pages spread over the whole table)
 - GET /api/accounting/v1/repayments?member_id=N&per_page=100  (members with repayments)
 - GET /api/accounting/v1/financial-summary?period=monthly&date_from=<12 months ago>&date_to=<today>
 
+300 requests per list endpoint after 30 warm-up ones, 60 summaries (a second or more each) after 4.
 Beside each it times the baseline: the same SQL run in the same gunicorn and dumped with plain
 `json`, without auth, audit log or schemas (/bench/... in bench/api_app.py). Prints p50/p95 in
 milliseconds and requests per second, then PASS or MISS for each target (figures, not asserts;
@@ -456,15 +457,15 @@ def verdict(ok: bool) -> str:
 def report(label: str, chosen: list[Endpoint], postgres: bool) -> list[str]:
     print(f"\n{label}")
     print(
-        f"  {'':<44}{'p50 ms':>8}{'p95 ms':>8}{'req/s':>8}   "
-        f"{'baseline p50':>12}{'p95':>7}{'req/s':>8}{'SQL p50':>9}"
+        f"  {'':<44}{'p50 ms':>8}{'p95 ms':>9}{'req/s':>8}   "
+        f"{'baseline p50':>12}{'p95':>9}{'req/s':>8}{'SQL p50':>9}"
     )
     misses = []
     for e in chosen:
         sql = f"{statistics.median(e.baseline.sql_ms):.1f}" if e.baseline.sql_ms else "-"
         print(
-            f"  {e.name:<44}{e.api.p50:8.1f}{e.api.p95:8.1f}{e.api.rps:8.1f}   "
-            f"{e.baseline.p50:12.1f}{e.baseline.p95:7.1f}{e.baseline.rps:8.1f}{sql:>9}"
+            f"  {e.name:<44}{e.api.p50:8.1f}{e.api.p95:9.1f}{e.api.rps:8.1f}   "
+            f"{e.baseline.p50:12.1f}{e.baseline.p95:9.1f}{e.baseline.rps:8.1f}{sql:>9}"
         )
         for which, timing in (("API", e.api), ("baseline", e.baseline)):
             if timing.errors:

@@ -14,7 +14,8 @@ from app.models import ApiKey, ApiPermission, ApiRequestLog
 from app.models.base import utcnow
 from app.services import audit
 from app.services.actor import Actor
-from app.services.errors import IllegalTransition, NotFound, ServiceError, ValidationFailed
+from app.services.errors import IllegalTransition, ServiceError, ValidationFailed
+from app.services.lookup import get_or_not_found
 
 KEY_PREFIX = "dsk_live_"
 SECRET_BYTES = 32  # 43 URL-safe characters after the prefix
@@ -250,10 +251,7 @@ def ip_allowed(key: ApiKey, ip: str | None) -> bool:
 
 
 def get_key(key_id: int) -> ApiKey:
-    key = db.session.get(ApiKey, key_id)
-    if key is None:
-        raise NotFound(f"There is no API key {key_id}.")
-    return key
+    return get_or_not_found(ApiKey, key_id, f"There is no API key {key_id}.")
 
 
 def revoke_key(key_id: int, actor: Actor, reason: str | None = None) -> ApiKey:

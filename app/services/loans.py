@@ -23,8 +23,9 @@ from app.models.base import utcnow
 from app.services import audit, snapshots
 from app.services.actor import Actor
 from app.services.amortization import Schedule, build_schedule, to_cents
-from app.services.errors import IllegalTransition, NotFound, ValidationFailed
+from app.services.errors import IllegalTransition, ValidationFailed
 from app.services.events import record_event
+from app.services.lookup import get_or_not_found
 from app.services.members import get_member
 from app.services.pagination import Page, paginate
 from app.services.validation import parse_date, parse_money
@@ -33,10 +34,7 @@ HUNDRED = Decimal(100)
 
 
 def get_loan(loan_id: int) -> Loan:
-    loan = db.session.get(Loan, loan_id)
-    if loan is None:
-        raise NotFound(f"There is no loan with id {loan_id}.")
-    return loan
+    return get_or_not_found(Loan, loan_id, f"There is no loan with id {loan_id}.")
 
 
 def active_products() -> list[LoanProduct]:

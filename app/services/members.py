@@ -8,8 +8,9 @@ from app.extensions import db
 from app.models import Member, MemberStatus
 from app.services import audit, snapshots
 from app.services.actor import Actor
-from app.services.errors import NotFound, ValidationFailed
+from app.services.errors import ValidationFailed
 from app.services.events import record_event
+from app.services.lookup import get_or_not_found
 from app.services.pagination import Page, paginate
 from app.services.validation import normalize_email, normalize_phone, parse_date
 
@@ -112,10 +113,7 @@ def update_member(member_id: int, data: dict, actor: Actor) -> Member:
 
 
 def get_member(member_id: int) -> Member:
-    member = db.session.get(Member, member_id)
-    if member is None:
-        raise NotFound(f"There is no member with id {member_id}.")
-    return member
+    return get_or_not_found(Member, member_id, f"There is no member with id {member_id}.")
 
 
 def _prefix(column, text: str):

@@ -42,6 +42,7 @@ from app.services import audit
 from app.services import webhooks as endpoints
 from app.services.actor import Actor
 from app.services.errors import IllegalTransition, NotFound, ValidationFailed
+from app.services.lookup import get_or_not_found
 
 log = logging.getLogger(__name__)
 
@@ -349,10 +350,10 @@ def notify_staff_endpoint_disabled(endpoint_id: int) -> None:
 
 
 def get_delivery(delivery_id: int, endpoint_id: int | None = None) -> WebhookDelivery:
-    in_range = 1 <= delivery_id <= endpoints.ID_MAX
-    delivery = db.session.get(WebhookDelivery, delivery_id) if in_range else None
-    if delivery is None or (endpoint_id is not None and delivery.endpoint_id != endpoint_id):
-        raise NotFound(f"There is no webhook delivery {delivery_id}.")
+    message = f"There is no webhook delivery {delivery_id}."
+    delivery = get_or_not_found(WebhookDelivery, delivery_id, message)
+    if endpoint_id is not None and delivery.endpoint_id != endpoint_id:
+        raise NotFound(message)
     return delivery
 
 

@@ -25,14 +25,14 @@ from app.models import WebhookEndpoint as Endpoint
 from app.models.base import utcnow
 from app.services import audit, crypto
 from app.services.actor import Actor
-from app.services.errors import IllegalTransition, NotFound, ValidationFailed
+from app.services.errors import IllegalTransition, ValidationFailed
 from app.services.events import EVENT_TYPES
+from app.services.lookup import get_or_not_found
 
 SECRET_PREFIX = webhook_sender.SECRET_PREFIX
 SECRET_BYTES = 32
 MAX_URL_LENGTH = 2000
 MAX_DESCRIPTION_LENGTH = 300
-ID_MAX = 2**31 - 1  # the id columns' range: a larger id is unknown without asking the database
 
 
 def generate_secret() -> str:
@@ -51,6 +51,8 @@ def url_problem(url) -> str | None:
     url = url.strip()
     if len(url) > MAX_URL_LENGTH:
         return f"The URL is longer than {MAX_URL_LENGTH} characters."
+    if "\x00" in url or any(ch.isspace() for ch in url):
+        return "This is not a valid URL."
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -96,6 +98,8 @@ def _clean_endpoint(url, events, description) -> tuple[str, list[str], str]:
         errors["description"] = (
             f"Describe the endpoint in at most {MAX_DESCRIPTION_LENGTH} characters."
         )
+    elif "\x00" in description:
+        errors["description"] = "Text may not contain NUL characters."
     if errors:
         raise ValidationFailed(errors)
     return url.strip(), events, description
@@ -126,10 +130,7 @@ def register_endpoint(
 
 
 def get_endpoint(endpoint_id: int) -> Endpoint:
-    endpoint = db.session.get(Endpoint, endpoint_id) if 1 <= endpoint_id <= ID_MAX else None
-    if endpoint is None:
-        raise NotFound(f"There is no webhook endpoint {endpoint_id}.")
-    return endpoint
+    return get_or_not_found(Endpoint, endpoint_id, f"There is no webhook endpoint {endpoint_id}.")
 
 
 def endpoints_query():

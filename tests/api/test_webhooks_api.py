@@ -299,3 +299,19 @@ def test_the_openapi_document_describes_the_webhook_operations(client):
     assert "webhook-signature" in create_op["description"]
     events = spec["components"]["schemas"]["WebhookCreate"]["properties"]["events"]
     assert "loan.defaulted" in events["items"]["enum"]
+
+
+def test_nul_characters_are_422_naming_the_field(client, auth_headers):
+    headers = auth_headers(["manage_webhooks"])
+    body = {
+        "url": "https://hooks.example.co.ke/x",
+        "events": ["loan.created"],
+        "description": "\x00",
+    }
+    response = client.post("/api/accounting/v1/webhooks", json=body, headers=headers)
+    assert response.status_code == 422
+    assert "description" in response.json["errors"]
+    body = {**body, "description": "ok", "url": "https://hooks.example\x00.co.ke/x"}
+    response = client.post("/api/accounting/v1/webhooks", json=body, headers=headers)
+    assert response.status_code == 422
+    assert "url" in response.json["errors"]

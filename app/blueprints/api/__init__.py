@@ -51,7 +51,7 @@ from app.extensions import csrf
 BASE_PATH = "/api/accounting/v1"
 COMPAT_PATH = "/wp-json/daystar-accounting/v1"
 
-ID_MAX = 2**31 - 1  # the largest id an INTEGER key column holds
+from app.services.lookup import ID_MAX  # noqa: E402
 
 
 class IdConverter(BaseConverter):

@@ -50,6 +50,24 @@ class Operation:
     link_header: bool = False
 
 
+def refuse_nul_characters(data, path: str = "") -> None:
+    """ValidationError naming each string that holds a NUL character (PostgreSQL cannot store
+    one, and no field of ours has a use for it)."""
+    bad: dict = {}
+    items = data.items() if isinstance(data, dict) else enumerate(data)
+    for name, value in items:
+        where = f"{path}.{name}" if path else str(name)
+        if isinstance(value, str) and "\x00" in value:
+            bad[where] = ["Text may not contain NUL characters."]
+        elif isinstance(value, dict | list):
+            try:
+                refuse_nul_characters(value, where)
+            except ValidationError as exc:
+                bad.update(exc.messages)
+    if bad:
+        raise ValidationError(bad)
+
+
 def operation(
     *,
     summary: str,
@@ -97,6 +115,7 @@ def operation(
                         type_="malformed-body",
                     )
                 try:
+                    refuse_nul_characters(data)
                     kwargs["body"] = body_loader.load(data)
                 except ValidationError as exc:
                     return problem(

@@ -8,8 +8,8 @@ from flask import request
 
 from app.htmx import is_htmx
 from app.services.errors import NotFound
+from app.services.lookup import ID_MAX
 
-ID_MAX = 2**31 - 1  # the id columns' range; a larger number names no record
 MAX_PAGE = 100_000  # far beyond any real list; keeps the OFFSET a sane integer
 
 
