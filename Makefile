@@ -6,13 +6,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: help install run worker lint format test test-sqlite test-postgres browser bench clean
+.PHONY: help install run worker lint format test test-sqlite test-postgres browser bench bench-api clean
 
 help:
 	@echo "make run    - install, migrate, seed demo data, start web + worker + cron (http://127.0.0.1:5000)"
 	@echo "make test   - lint, then the whole suite on SQLite and on PostgreSQL"
 	@echo "make lint   - ruff check and ruff format --check"
 	@echo "make bench  - seed 100,000 members and measure the portal's list pages"
+	@echo "make bench-api - seed 100,000 members / 200,000 loans and measure the API under gunicorn"
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required (Python 3.11)"; exit 1; }
@@ -55,6 +56,9 @@ test-postgres: install
 
 bench: install
 	$(BIN)/python bench/portal.py
+
+bench-api: install
+	$(BIN)/python bench/api.py --both
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
