@@ -254,7 +254,8 @@ def mark_overdue_defaulted(days_past_due: int, today: date | None = None) -> lis
     due; records `loan.defaulted` for each and returns their ids. Commits once per loan."""
     cutoff = (today or clock.today()) - timedelta(days=days_past_due)
     overdue = select(LoanInstallment.loan_id).where(
-        LoanInstallment.status != InstallmentStatus.PAID, LoanInstallment.due_date < cutoff
+        LoanInstallment.status.in_((InstallmentStatus.DUE, InstallmentStatus.PARTIAL)),
+        LoanInstallment.due_date < cutoff,
     )
     ids = list(
         db.session.scalars(
