@@ -23,30 +23,11 @@ from sqlalchemy import func, select
 from app import create_app
 from app.extensions import csrf, db
 from app.models import Contribution, Loan, Member, Repayment
-from app.services import accounting, financial_summary
+from app.services import accounting, financial_summary, snapshots
 from app.services.dashboard import money_sum
 
 # The fields of the API's records (the previous system's, plus updated_at), straight from the rows.
-LOAN_COLUMNS = (
-    "id",
-    "member_id",
-    "member_number",
-    "product_id",
-    "amount",
-    "interest_rate",
-    "term_months",
-    "monthly_payment",
-    "total_payable",
-    "paid_amount",
-    "balance",
-    "status",
-    "application_date",
-    "approval_date",
-    "disbursement_date",
-    "due_date",
-    "purpose",
-    "updated_at",
-)
+LOAN_COLUMNS = snapshots.LOAN_FIELDS
 REPAYMENT_COLUMNS = (
     "id",
     "loan_id",
