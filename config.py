@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+from sqlalchemy.engine import make_url
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -38,6 +39,46 @@ def _dev_secret(name: str) -> str:
     return stored[name]
 
 
+# Environment variables that override what staff stored on the M-Pesa settings page.
+MPESA_ENVIRONMENT_VARIABLES = {
+    "environment": "DAYSTAR_MPESA_ENV",
+    "base_url": "DAYSTAR_MPESA_BASE_URL",
+    "consumer_key": "DAYSTAR_MPESA_CONSUMER_KEY",
+    "consumer_secret": "DAYSTAR_MPESA_CONSUMER_SECRET",
+    "shortcode": "DAYSTAR_MPESA_SHORTCODE",
+    "passkey": "DAYSTAR_MPESA_PASSKEY",
+    "initiator_name": "DAYSTAR_MPESA_INITIATOR_NAME",
+    "initiator_password": "DAYSTAR_MPESA_INITIATOR_PASSWORD",
+    "security_credential": "DAYSTAR_MPESA_SECURITY_CREDENTIAL",
+    "certificate_path": "DAYSTAR_MPESA_CERTIFICATE",
+    "b2c_shortcode": "DAYSTAR_MPESA_B2C_SHORTCODE",
+    "callback_secret": "DAYSTAR_MPESA_CALLBACK_SECRET",
+    "public_base_url": "DAYSTAR_PUBLIC_BASE_URL",
+}
+
+
+def _mpesa_overrides() -> dict[str, str]:
+    return {
+        key: os.environ[name]
+        for key, name in MPESA_ENVIRONMENT_VARIABLES.items()
+        if os.environ.get(name, "").strip()
+    }
+
+
+def engine_options(url: str | None) -> dict:
+    """SQLAlchemy engine options for the database `url` names."""
+    options: dict = {"pool_pre_ping": True}
+    if url and url.startswith("postgresql"):
+        # No JIT compilation: the API's and the pages' queries are short, and on the financial
+        # summary's aggregates JIT spent 110-600 ms compiling per query to save less than that
+        # (bench/api.py, 200,000 loans); it starts once a plan costs over jit_above_cost.
+        # The URL's own `options` (a search_path, say) are kept: connect_args would replace them.
+        own = make_url(url).query.get("options", "")
+        own = " ".join(own) if isinstance(own, tuple) else own
+        options["connect_args"] = {"options": f"{own} -c jit=off".strip()}
+    return options
+
+
 class ConfigError(RuntimeError):
     """The configuration cannot run: the message names what is missing."""
 
@@ -49,7 +90,7 @@ class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY")
     DAYSTAR_ENCRYPTION_KEY = os.environ.get("DAYSTAR_ENCRYPTION_KEY")
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS = engine_options(SQLALCHEMY_DATABASE_URI)
     REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
     SESSION_COOKIE_HTTPONLY = True
@@ -99,6 +140,9 @@ class Config:
     WEBHOOK_DISABLE_AFTER_FAILING_DAYS = 5
     WEBHOOK_SECRET_OVERLAP_HOURS = 24
 
+    # M-Pesa: settings from the environment win over the settings page (see services.mpesa.config).
+    MPESA_OVERRIDES = _mpesa_overrides()
+
     # Plugins: comma-separated module paths registered with the hook registry at start-up.
     DAYSTAR_PLUGINS = [
         p.strip() for p in os.environ.get("DAYSTAR_PLUGINS", "").split(",") if p.strip()
@@ -117,6 +161,7 @@ class DevelopmentConfig(Config):
     SQLALCHEMY_DATABASE_URI = os.environ.get(
         "DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'daystar.db'}"
     )
+    SQLALCHEMY_ENGINE_OPTIONS = engine_options(SQLALCHEMY_DATABASE_URI)
     WEBHOOK_ALLOW_PRIVATE_URLS = _env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", True)
 
     @classmethod
@@ -135,6 +180,7 @@ class TestingConfig(Config):
     SECRET_KEY = "testing-only"  # noqa: S105
     DAYSTAR_ENCRYPTION_KEY = "dGVzdGluZy1vbmx5LWtleS1ub3QtYS1zZWNyZXQtMDA="  # noqa: S105
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    SQLALCHEMY_ENGINE_OPTIONS = engine_options(SQLALCHEMY_DATABASE_URI)
     REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     WTF_CSRF_ENABLED = False
     SERVER_NAME = None

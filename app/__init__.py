@@ -56,7 +56,7 @@ def register_extensions(app: Flask) -> None:
     app.extensions["daystar_hooks"] = make_plugin_manager(app.config["DAYSTAR_PLUGINS"])
     # Imported for their side effects: the user loader and the outbox's after-commit listener.
     from app import auth  # noqa: F401
-    from app.services import events  # noqa: F401
+    from app.services import after_commit, events  # noqa: F401
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _sqlite_pragmas(app)
@@ -81,10 +81,12 @@ def _sqlite_pragmas(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from app.blueprints import STAFF_BLUEPRINTS
     from app.blueprints.api import register_api
+    from app.blueprints.callbacks import bp as callbacks_bp
 
     for blueprint in STAFF_BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_api(app)
+    app.register_blueprint(callbacks_bp)
 
 
 def register_template_helpers(app: Flask) -> None:

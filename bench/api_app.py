@@ -7,6 +7,8 @@ under /bench/, the SQL the accounting API runs for the benchmarked requests, ans
 carries `Server-Timing: sql;dur=<ms>`, the time of its SQL alone.
 
 - /bench/loans?page=&per_page=                 SELECT ... FROM loans ORDER BY id LIMIT/OFFSET, COUNT(*)
+- /bench/loans?after=&page=&total=&per_page=   SELECT ... WHERE id > :after ORDER BY id LIMIT (what
+                                               the API runs for a `cursor`: no COUNT, no OFFSET)
 - /bench/repayments?member_id=&page=&per_page= the same on repayments of one member
   (both built by app.services.accounting's query functions, as the API builds them, but executed
   on the connection: rows, not ORM objects)
@@ -51,15 +53,25 @@ def _json(body: dict, sql_seconds: float) -> Response:
     return response
 
 
-def _listing(name: str, query, columns: tuple[str, ...]) -> Response:
-    """A page of `query` (an app.services.accounting query) and its total, with the SQL that
-    accounting.page_of runs, executed on the connection: rows, not ORM objects."""
-    page = max(1, request.args.get("page", 1, type=int))
+def _listing(name: str, query, model, columns: tuple[str, ...]) -> Response:
+    """A page of `query` (an app.services.accounting query) with the SQL the API runs for it,
+    executed on the connection (rows, not ORM objects): with `after` (what the API's cursor
+    holds: the last id sent, the page number and the total counted on the first page), the
+    keyset `WHERE id > :after ORDER BY id LIMIT n+1` alone; otherwise `page` by OFFSET, and the
+    total by COUNT(*)."""
     per_page = min(100, max(1, request.args.get("per_page", 50, type=int)))
+    after = request.args.get("after", type=int)
     started = time.perf_counter()
     conn = db.session.connection()
-    total = conn.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = conn.execute(query.limit(per_page).offset((page - 1) * per_page)).mappings()
+    if after is not None:
+        page = request.args.get("page", 2, type=int)
+        total = request.args.get("total", 0, type=int)
+        selection = query.where(model.id > after).limit(per_page + 1)
+    else:
+        page = max(1, request.args.get("page", 1, type=int))
+        total = conn.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+        selection = query.limit(per_page + 1).offset((page - 1) * per_page)
+    rows = conn.execute(selection).mappings().all()[:per_page]
     items = [{column: row[column] for column in columns} for row in rows]
     sql_seconds = time.perf_counter() - started
     pages = max(1, -(-total // per_page))
@@ -69,15 +81,15 @@ def _listing(name: str, query, columns: tuple[str, ...]) -> Response:
 
 @baseline.get("/loans")
 def loans():
-    """A page of loans by id and the total, as bare rows."""
-    return _listing("loans", accounting.loans_query(), LOAN_COLUMNS)
+    """A page of loans by id (by OFFSET and COUNT, or after a given id), as bare rows."""
+    return _listing("loans", accounting.loans_query(), Loan, LOAN_COLUMNS)
 
 
 @baseline.get("/repayments")
 def repayments():
     """A page of one member's repayments by id and the total, as bare rows."""
     query = accounting.repayments_query(member_id=request.args.get("member_id", type=int))
-    return _listing("repayments", query, REPAYMENT_COLUMNS)
+    return _listing("repayments", query, Repayment, REPAYMENT_COLUMNS)
 
 
 def _summary(period: str, date_from: date | None, date_to: date | None) -> dict:
@@ -96,23 +108,21 @@ def _summary(period: str, date_from: date | None, date_to: date | None) -> dict:
         return [list(row) for row in db.session.execute(query)]
 
     return {
-        "loans_disbursed": grouped(
-            Loan.disbursement_date, func.count(Loan.id), money_sum(Loan.amount)
-        ),
+        "loans_disbursed": grouped(Loan.disbursement_date, func.count(), money_sum(Loan.amount)),
         "repayments": grouped(
             Repayment.paid_on,
-            func.count(Repayment.id),
+            func.count(),
             money_sum(Repayment.amount),
             money_sum(Repayment.principal_amount),
             money_sum(Repayment.interest_amount),
         ),
         "contributions": grouped(
             Contribution.paid_on,
-            func.count(Contribution.id),
+            func.count(),
             money_sum(Contribution.amount),
             extra=(Contribution.kind,),
         ),
-        "new_members": grouped(Member.joined_on, func.count(Member.id)),
+        "new_members": grouped(Member.joined_on, func.count()),
         "snapshot": financial_summary.snapshot(),
     }
 

@@ -18,6 +18,9 @@ from app.models import Role
 from config import TestingConfig
 from tests import factories
 
+# The provider sandbox (sandbox/) served on loopback: `daraja_sandbox` and `sandbox_server`.
+pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.live_server", "tests.fixtures.mpesa"]
+
 PASSWORD = "correct horse battery"
 
 

@@ -1,9 +1,12 @@
 """Configuration: production refuses to start without its secrets and names what is missing."""
 
+import os
+
 import pytest
+from sqlalchemy import create_engine
 
 from app import create_app
-from config import ConfigError, ProductionConfig, config_from_env
+from config import ConfigError, ProductionConfig, config_from_env, engine_options
 
 
 @pytest.fixture
@@ -47,3 +50,22 @@ def test_development_is_the_default_and_unknown_env_is_refused(clean_env):
     clean_env.setenv("DAYSTAR_ENV", "staging")
     with pytest.raises(ConfigError, match="staging"):
         config_from_env()
+
+
+def test_postgresql_connections_run_without_jit():
+    assert engine_options("sqlite:///instance/daystar.db") == {"pool_pre_ping": True}
+    options = engine_options("postgresql+psycopg://daystar@db.internal/daystar")
+    assert options["connect_args"] == {"options": "-c jit=off"}
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    if url.startswith("postgresql"):
+        engine = create_engine(url, **engine_options(url))
+        try:
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+        finally:
+            engine.dispose()
+
+
+def test_jit_off_keeps_the_urls_own_connection_options():
+    options = engine_options("postgresql+psycopg://daystar@db/daystar?options=-csearch_path%3Dsacco")
+    assert options["connect_args"] == {"options": "-csearch_path=sacco -c jit=off"}

@@ -7,6 +7,7 @@ from app.blueprints.dashboard import bp as dashboard_bp
 from app.blueprints.integrations import BLUEPRINTS as integration_bps
 from app.blueprints.loans import bp as loans_bp
 from app.blueprints.members import bp as members_bp
+from app.blueprints.mpesa_admin import bp as mpesa_admin_bp
 from app.blueprints.repayments import bp as repayments_bp
 
 STAFF_BLUEPRINTS = [
@@ -17,5 +18,6 @@ STAFF_BLUEPRINTS = [
     repayments_bp,
     contributions_bp,
     api_admin_bp,
+    mpesa_admin_bp,
     *integration_bps,
 ]

@@ -1,18 +1,12 @@
 """The Integrations menu. Each page belongs to a blueprint that a later piece of work fills in;
-until then it says honestly that the integration is not configured yet. (The Accounting API has
-its own blueprint: app/blueprints/api_admin.)"""
+until then it says honestly that the integration is not configured yet. (The Accounting API and
+M-Pesa have their own blueprints: app/blueprints/api_admin, app/blueprints/mpesa_admin.)"""
 
 from flask import Blueprint, render_template
 
 from app.auth import requires
 
 PAGES = (
-    (
-        "mpesa_admin",
-        "/integrations/mpesa",
-        "M-Pesa",
-        "STK Push payments, B2C loan disbursements, paybill (C2B) payments and reconciliation.",
-    ),
     (
         "notify_admin",
         "/integrations/notifications",

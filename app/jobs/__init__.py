@@ -61,5 +61,5 @@ def try_enqueue(func, *args, **kwargs):
     try:
         return enqueue(func, *args, **kwargs)
     except RedisError as exc:
-        log.warning("could not enqueue %s%r: %s", func.__name__, args, exc)
+        log.warning("could not enqueue %s%r: %s", getattr(func, "__name__", func), args, exc)
         return None

@@ -12,6 +12,22 @@ from app.models.api import (
 )
 from app.models.audit import ActorType, AuditLog
 from app.models.events import Event
+from app.models.mpesa import (
+    CallbackKind,
+    CallbackState,
+    Discrepancy,
+    MpesaCallback,
+    MpesaReconciliation,
+    MpesaStatus,
+    MpesaTransaction,
+    MpesaType,
+    PaymentPurpose,
+    ReconciliationItem,
+    ReconciliationStatus,
+    SuspenseItem,
+    SuspenseStatus,
+    Verification,
+)
 from app.models.sacco import (
     Contribution,
     ContributionKind,
@@ -26,6 +42,7 @@ from app.models.sacco import (
     PaymentMethod,
     Repayment,
 )
+from app.models.settings import Setting
 from app.models.staff import LoginFailure, Role, StaffUser
 
 __all__ = [
@@ -39,7 +56,22 @@ __all__ = [
     "WebhookEndpoint",
     "ActorType",
     "AuditLog",
+    "CallbackKind",
+    "CallbackState",
     "Contribution",
+    "Discrepancy",
+    "MpesaCallback",
+    "MpesaReconciliation",
+    "MpesaStatus",
+    "MpesaTransaction",
+    "MpesaType",
+    "PaymentPurpose",
+    "ReconciliationItem",
+    "ReconciliationStatus",
+    "Setting",
+    "SuspenseItem",
+    "SuspenseStatus",
+    "Verification",
     "ContributionKind",
     "Event",
     "InstallmentStatus",

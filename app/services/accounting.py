@@ -1,5 +1,6 @@
-"""Read queries of the accounting API: filtered, stably ordered lists (paged or streamed), a loan
-with its repayments and schedule, and the outbox feed. Reads only: nothing here commits."""
+"""Read queries of the accounting API: filtered, stably ordered lists (paged by
+app.blueprints.api.paging, or streamed), a loan with its repayments and schedule, and the outbox
+feed. Reads only: nothing here commits."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +16,6 @@ from app.models import Contribution, Event, Loan, LoanStatus, Member, Repayment
 from app.services import webhook_deliveries
 from app.services.amortization import build_schedule
 from app.services.errors import NotFound
-from app.services.pagination import Page, paginate
 
 STREAM_BATCH = 1000
 ZERO = Decimal("0.00")
@@ -86,11 +86,6 @@ def members_query(status=None, date_from=None, date_to=None, updated_since=None)
     query = _equal(select(Member), status=(Member.status, status))
     query = _between(query, Member.joined_on, date_from, date_to)
     return _since(query, Member, updated_since).order_by(Member.id)
-
-
-def page_of(query: Select, page: int, per_page: int) -> Page:
-    """One page of `query` and the total: two queries, whatever the page size."""
-    return paginate(query, page, per_page)
 
 
 def fingerprint(query: Select, model) -> tuple:

@@ -20,6 +20,11 @@ class Actor:
     def system(cls, label: str = "system") -> "Actor":
         return cls(ActorType.SYSTEM, label)
 
+    @classmethod
+    def callback(cls, label: str, ip: str | None = None) -> "Actor":
+        """A provider's callback (for example "mpesa:stk"), as the audit log names it."""
+        return cls(ActorType.CALLBACK, label, None, ip)
+
     @property
     def staff_id(self) -> int | None:
         return self.id if self.type == ActorType.STAFF else None

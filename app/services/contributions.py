@@ -20,7 +20,16 @@ from app.services.validation import clean_payment
 
 def record_contribution(member_id: int, amount, kind: str, method: str, reference: str | None,
                         actor: Actor, paid_on=None) -> Contribution:  # fmt: skip
-    """Record a deposit or share-capital payment; records `contribution.received`."""
+    """Record a deposit or share-capital payment; records `contribution.received`. Commits."""
+    contribution = post_contribution(member_id, amount, kind, method, reference, actor, paid_on)
+    db.session.commit()
+    return contribution
+
+
+def post_contribution(member_id: int, amount, kind: str, method: str, reference: str | None,
+                      actor: Actor, paid_on=None) -> Contribution:  # fmt: skip
+    """record_contribution() inside the caller's transaction: the caller commits. A refusal
+    rolls the whole transaction back before raising."""
     member = get_member(member_id)
     if member.status == MemberStatus.EXITED:
         raise IllegalTransition(
@@ -48,7 +57,6 @@ def record_contribution(member_id: int, amount, kind: str, method: str, referenc
         contribution.id,
         snapshots.contribution(contribution),
     )
-    db.session.commit()
     return contribution
 
 

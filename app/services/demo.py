@@ -35,6 +35,7 @@ from app.models import (
     PaymentMethod,
     Repayment,
 )
+from app.models.sacco import phone_sha256
 from app.services import audit
 from app.services.actor import Actor
 from app.services.amortization import build_schedule, to_cents
@@ -618,6 +619,7 @@ class _Builder:
                 "first_name": first,
                 "last_name": last,
                 "phone": phone,
+                "phone_sha256": phone_sha256(phone),
                 "email": email,
                 "national_id": national_id,
                 "status": status,

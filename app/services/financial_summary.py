@@ -23,6 +23,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy import type_coerce as coerce
+from sqlalchemy.orm import aliased
 
 from app import clock
 from app.extensions import db
@@ -169,18 +170,20 @@ def summarise(period: str, date_from: date | None = None, date_to: date | None =
     def where(column):
         return and_(column >= rng.date_from, column <= rng.date_to)
 
+    # COUNT(*), not COUNT(id): with no column beyond the covering indexes' (paid_on, amounts,
+    # kind), PostgreSQL can answer from the index alone.
     def grouped(column, *aggregates, extra=()):
         key = bucket(period, column, dialect).label("bucket")
         query = select(key, *extra, *aggregates).where(where(column)).group_by(key, *extra)
         return db.session.execute(query)
 
     for start, count, amount in grouped(
-        Loan.disbursement_date, func.count(Loan.id), money_sum(Loan.amount)
+        Loan.disbursement_date, func.count(), money_sum(Loan.amount)
     ):
         rows[index[start]]["loans_disbursed"] = {"count": count, "amount": amount}
     for start, count, amount, principal, interest in grouped(
         Repayment.paid_on,
-        func.count(Repayment.id),
+        func.count(),
         money_sum(Repayment.amount),
         money_sum(Repayment.principal_amount),
         money_sum(Repayment.interest_amount),
@@ -193,12 +196,12 @@ def summarise(period: str, date_from: date | None = None, date_to: date | None =
         }
     for start, kind, count, amount in grouped(
         Contribution.paid_on,
-        func.count(Contribution.id),
+        func.count(),
         money_sum(Contribution.amount),
         extra=(Contribution.kind,),
     ):
         rows[index[start]]["contributions"][kind] = {"count": count, "amount": amount}
-    for start, count in grouped(Member.joined_on, func.count(Member.id)):
+    for start, count in grouped(Member.joined_on, func.count()):
         rows[index[start]]["new_members"] = count
     for row in rows:
         row["contributions"]["total"] = _add_all(row["contributions"][k] for k in ContributionKind)
@@ -257,19 +260,26 @@ def snapshot(today: date | None = None) -> dict:
     fell due, with its share of the outstanding balance. One query."""
     today = today or clock.today()
     outstanding = Loan.status.in_(OUTSTANDING)
-    # A semi-join the planner runs once (on ix_loan_installments_due_open), not a correlated
-    # EXISTS per loan: 420 ms against ~120 ms on PostgreSQL with 200,000 loans (bench/api.py).
     overdue_loans = select(LoanInstallment.loan_id).where(
         LoanInstallment.status.in_(OPEN_INSTALMENT),
         LoanInstallment.due_date < today - timedelta(days=PAR_DAYS),
     )
-    at_risk = Loan.id.in_(overdue_loans)
+    # The balance at risk is a scalar subquery of its own, run once as a hashed semi-join on
+    # ix_loan_installments_due_open. Inside the CASE of the main aggregate, `loans.id IN (...)`
+    # became a SubPlan that PostgreSQL cannot hash once the open instalments outgrow work_mem:
+    # it then scanned them all for every loan (200,000 loans: minutes; bench/api.py).
+    risky = aliased(Loan)
+    par_balance = (
+        select(money_sum(risky.balance))
+        .where(risky.status.in_(OUTSTANDING), risky.id.in_(overdue_loans))
+        .scalar_subquery()
+    )
     active, defaulted, balance, par = db.session.execute(
         select(
             func.count(case((Loan.status == LoanStatus.ACTIVE, 1))),
             func.count(case((Loan.status == LoanStatus.DEFAULTED, 1))),
             money_sum(case((outstanding, Loan.balance), else_=0)),
-            money_sum(case((and_(outstanding, at_risk), Loan.balance), else_=0)),
+            par_balance,
         )
     ).one()
     ratio = (par / balance).quantize(RATIO) if balance else Decimal("0.0000")

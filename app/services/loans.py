@@ -17,9 +17,12 @@ from app.models import (
     LoanProduct,
     LoanStatus,
     MemberStatus,
+    MpesaTransaction,
+    MpesaType,
     PaymentMethod,
 )
 from app.models.base import utcnow
+from app.models.mpesa import LIVE_DISBURSEMENT
 from app.services import audit, snapshots
 from app.services.actor import Actor
 from app.services.amortization import Schedule, build_schedule, to_cents
@@ -198,7 +201,33 @@ def mark_disbursed(
     loan_id: int, actor: Actor, method: str, reference: str, disbursed_on: date | None = None
 ) -> Loan:
     """Make an approved loan active: its schedule runs from the disbursement date. Only once: the
-    status check and the unique disbursement reference are both enforced by the database."""
+    status check and the unique disbursement reference are both enforced by the database.
+    Refused while an M-Pesa disbursement of the loan is under way. Commits."""
+    if live_mpesa_disbursement(loan_id) is not None:
+        raise IllegalTransition(
+            f"Loan {loan_id} has an M-Pesa disbursement under way or done; wait for its outcome."
+        )
+    loan = disburse(loan_id, actor, method, reference, disbursed_on)
+    db.session.commit()
+    return loan
+
+
+def live_mpesa_disbursement(loan_id: int):
+    """The loan's M-Pesa disbursement that is waiting, running or done, if any."""
+    return db.session.scalar(
+        select(MpesaTransaction).where(
+            MpesaTransaction.loan_id == loan_id,
+            MpesaTransaction.transaction_type == MpesaType.B2C,
+            MpesaTransaction.status.in_(LIVE_DISBURSEMENT),
+        )
+    )
+
+
+def disburse(
+    loan_id: int, actor: Actor, method: str, reference: str, disbursed_on: date | None = None
+) -> Loan:
+    """mark_disbursed() inside the caller's transaction, without the M-Pesa check: the caller
+    commits. A refusal rolls the whole transaction back before raising."""
     errors: dict[str, str] = {}
     if method not in set(PaymentMethod) or method == PaymentMethod.CHECKOFF:
         errors["method"] = "Choose M-Pesa, cash or bank."
@@ -245,7 +274,6 @@ def mark_disbursed(
     ]
     audit.record(actor, "loan.disbursed", "loan", loan.id, method=method, reference=reference)
     record_event("loan.disbursed", "loan", loan.id, snapshots.loan(loan))
-    db.session.commit()
     return loan
 
 

@@ -54,7 +54,17 @@ def record_repayment(
 ) -> Repayment:
     """Record a repayment on an active or defaulted loan, split into principal and interest; the
     loan becomes completed at zero balance. More than the balance is refused, saying the balance.
-    Records `repayment.received` (and `loan.completed`)."""
+    Records `repayment.received` (and `loan.completed`). Commits."""
+    repayment = post_repayment(loan_id, amount, method, reference, actor, paid_on)
+    db.session.commit()
+    return repayment
+
+
+def post_repayment(
+    loan_id: int, amount, method: str, reference: str | None, actor: Actor, paid_on=None
+) -> Repayment:
+    """record_repayment() inside the caller's transaction: the caller commits. A refusal rolls
+    the whole transaction back before raising."""
     money, method, reference, day = clean_payment(amount, method, reference, paid_on)
     loan = get_loan(loan_id)
     if loan.status not in REPAYABLE:
@@ -125,7 +135,6 @@ def record_repayment(
         loan.status, loan.closed_on = LoanStatus.COMPLETED, day
         audit.record(actor, "loan.completed", "loan", loan.id)
         record_event("loan.completed", "loan", loan.id, snapshots.loan(loan))
-    db.session.commit()
     return repayment
 
 

@@ -12,7 +12,7 @@ from app.extensions import db as _db
 from app.extensions import limiter
 from app.models import ApiKey, ApiRequestLog, AuditLog
 from app.models.base import utcnow
-from app.services import api_keys
+from app.services import api_keys, api_log
 from app.services.errors import IllegalTransition, NotFound, ValidationFailed
 from config import Config, ProductionConfig, TestingConfig
 from tests.conftest import IsolatedClient
@@ -27,6 +27,8 @@ def bearer(plaintext: str) -> dict:
 
 
 def fresh(key_id: int) -> ApiKey:
+    """The key as stored, once the buffered request log (which records its last use) is written."""
+    api_log.flush()
     _db.session.expire_all()
     return _db.session.get(ApiKey, key_id)
 

@@ -103,7 +103,12 @@ def test_api_matches_its_document(app, make_key, method, path, mode):
         suppress_health_check=list(HealthCheck),
     )
     def run(case):
-        case.call_and_validate(excluded_checks=excluded)
+        checks = excluded
+        if "cursor" in (case.query or {}):
+            # A cursor is valid only as the server issued it (signed, for these filters, not
+            # with page): a generated one is rightly a 400 naming it.
+            checks = [*excluded, schemathesis.checks.positive_data_acceptance]
+        case.call_and_validate(excluded_checks=checks)
 
     excluded = []
     if (method, path) in CROSS_FIELD_RULES:
@@ -152,6 +157,7 @@ def test_document_states_parameters_permissions_and_errors(client):
     assert set(params) == {
         "page",
         "per_page",
+        "cursor",
         "format",
         "updated_since",
         "status",

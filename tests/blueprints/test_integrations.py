@@ -1,5 +1,6 @@
 """The Integrations pages not built yet say honestly that they are not configured, and no link in
-the navigation is dead. (The Accounting API page is tested in test_api_admin.py.)"""
+the navigation is dead. (The Accounting API and M-Pesa pages are tested in test_api_admin.py and
+mpesa_admin/.)"""
 
 from html.parser import HTMLParser
 
@@ -8,11 +9,15 @@ from flask import url_for
 
 ROLES = ("admin", "loan_officer", "accountant", "viewer")
 PLACEHOLDERS = {
-    "mpesa_admin.index": "/integrations/mpesa/",
     "notify_admin.index": "/integrations/notifications/",
     "logs.index": "/integrations/logs/",
 }
-PAGES = {"api_admin.index": "/integrations/accounting-api/", **PLACEHOLDERS}
+# Built pages, tested in their own files (test_api_admin.py, mpesa_admin/).
+PAGES = {
+    "api_admin.index": "/integrations/accounting-api/",
+    "mpesa_admin.index": "/integrations/mpesa/",
+    **PLACEHOLDERS,
+}
 # Integrations pages that only some roles may open; the others get 403 from the link.
 RESTRICTED = {"/integrations/accounting-api/": ("admin", "accountant")}
 

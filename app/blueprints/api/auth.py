@@ -188,7 +188,8 @@ def _api_gate():
 @bp.after_app_request
 def _api_finish(response):
     """API requests only: add the rate-limit headers and arrange for the request to be logged
-    once the response has been sent. Never fails the response."""
+    (buffered, see api_log.log_request) once the response has been sent. Never fails the
+    response."""
     if not is_api_request():
         return response
     try:
@@ -247,7 +248,7 @@ def _log_when_sent(response) -> None:
                 created_at=utcnow(),
             )
             with app.app_context():
-                api_log.record(entry)
+                api_log.log_request(entry)
         except Exception:
             log.warning("could not write the API request log", exc_info=True)
 

@@ -281,7 +281,9 @@ def _success(status: int, schema, op: Operation, is_get: bool) -> dict:
         headers["ETag"] = {"description": "Send as If-None-Match.", "schema": {"type": "string"}}
     if op.link_header:
         headers["Link"] = {
-            "description": 'RFC 8288 links: rel="first", "prev", "next", "last".',
+            "description": 'RFC 8288 links: rel="first", "prev" and "last" by `page`; '
+            'rel="next", present when more records follow, by `cursor` (with the same filters '
+            "and `per_page`). Follow next to read a whole list once, in order.",
             "schema": {"type": "string"},
         }
     if op.csv:

@@ -33,20 +33,23 @@ def json_response(data, status: int = 200, headers=None) -> Response:
     return response
 
 
-def link_header(page: int, pages: int) -> str:
-    """RFC 8288 links to the first, previous, next and last pages, keeping the other parameters."""
+def link_header(page: int, pages: int, next_cursor: str | None = None) -> str:
+    """RFC 8288 links, keeping the other parameters: the first, previous and last pages by
+    number, and the next page, when there is one, by `next_cursor` (see api.paging)."""
     args = request.args.to_dict(flat=True)
+    by_number = {name: value for name, value in args.items() if name != "cursor"}
+    by_cursor = {name: value for name, value in args.items() if name != "page"}
 
-    def url(number: int) -> str:
-        return f"{request.base_url}?{urlencode({**args, 'page': number})}"
+    def url(params: dict) -> str:
+        return f"{request.base_url}?{urlencode(params)}"
 
-    links = [(1, "first")]
+    links = [(url({**by_number, "page": 1}), "first")]
     if page > 1:
-        links.append((min(page - 1, pages), "prev"))
-    if page < pages:
-        links.append((page + 1, "next"))
-    links.append((pages, "last"))
-    return ", ".join(f'<{url(n)}>; rel="{rel}"' for n, rel in links)
+        links.append((url({**by_number, "page": min(page - 1, pages)}), "prev"))
+    if next_cursor is not None:
+        links.append((url({**by_cursor, "cursor": next_cursor}), "next"))
+    links.append((url({**by_number, "page": pages}), "last"))
+    return ", ".join(f'<{target}>; rel="{rel}"' for target, rel in links)
 
 
 # ----- CSV ----------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ from app.blueprints.api import bp
 from app.blueprints.api.auth import require_permission
 from app.blueprints.api.errors import problem
 from app.blueprints.api.openapi import operation
-from app.blueprints.api.render import csv_response, link_header, weak_etag
+from app.blueprints.api.paging import filters_of, paged
+from app.blueprints.api.render import csv_response, weak_etag
 from app.blueprints.api.schemas import (
     ContributionList,
     ContributionQuery,
@@ -29,10 +30,12 @@ from app.models import Contribution, Loan, Member, Repayment
 from app.services import accounting, financial_summary
 from app.services.errors import ValidationFailed
 
-PAGING = ("page", "per_page", "format")
 LIST_DESCRIPTION = (
-    "Ordered by id ascending, paged with `page`/`per_page` (Link header: first, prev, next, "
-    "last). `format=csv` streams every matching row with the same filters instead."
+    "Ordered by id ascending, paged with `page`/`per_page`. The Link header gives the first, "
+    "previous and last pages by number and the next one by `cursor`: a synchronisation that "
+    'follows rel="next" reads each record once, and every page after the first costs the '
+    "same however deep it is. `format=csv` streams every matching row with the same filters "
+    "instead."
 )
 
 
@@ -42,7 +45,7 @@ def _columns(record) -> tuple[str, ...]:
 
 def _listing(key: str, build_query, model, record, query: dict):
     """A page of records in the previous system's envelope, or the whole selection as CSV."""
-    filters = {name: value for name, value in query.items() if name not in PAGING}
+    filters = filters_of(query)
     selection = build_query(**filters)
     if query["format"] == "csv":
         columns = _columns(record)
@@ -54,17 +57,7 @@ def _listing(key: str, build_query, model, record, query: dict):
             etag,
             f"{key}.csv",
         )
-    page = accounting.page_of(selection, query["page"], query["per_page"])
-    body = {
-        key: page.items,
-        "pagination": {
-            "page": page.page,
-            "per_page": page.per_page,
-            "total_items": page.total,
-            "total_pages": page.pages,
-        },
-    }
-    return body, 200, {"Link": link_header(page.page, page.pages)}
+    return paged(key, selection, model.id, query)
 
 
 @bp.get("/loans")

@@ -18,8 +18,16 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from marshmallow import INCLUDE, Schema, ValidationError, fields, post_dump, validates_schema
-from marshmallow.validate import OneOf, Range
+from marshmallow import (
+    INCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    post_dump,
+    pre_load,
+    validates_schema,
+)
+from marshmallow.validate import Length, OneOf, Range
 
 from app.blueprints.api import ID_MAX
 from app.hooks import extend_api_loan_data, plugin_manager
@@ -29,6 +37,7 @@ SEQUENCE_MAX = 2**63 - 1
 CENT = Decimal("0.01")
 PER_PAGE_DEFAULT = 50
 PER_PAGE_MAX = 100
+CURSOR_MAX_LENGTH = 200
 
 
 # ----- fields -------------------------------------------------------------------------------
@@ -130,23 +139,53 @@ class QuerySchema(Schema):
     /api/accounting/v1 and ignored under the previous system's /wp-json path, as WordPress did."""
 
 
-class ListQuery(QuerySchema):
+class PagedQuery(QuerySchema):
+    """`page`, `per_page` and `cursor` (see app.blueprints.api.paging), for a list to inherit."""
+
     page = fields.Integer(
         load_default=1,
         validate=Range(1, ID_MAX),
-        metadata={"description": "Page number, from 1."},
+        metadata={"description": "Page number, from 1. Not together with `cursor`."},
     )
     per_page = fields.Integer(
         load_default=PER_PAGE_DEFAULT,
         validate=Range(1, PER_PAGE_MAX),
         metadata={"description": f"Items per page (at most {PER_PAGE_MAX})."},
     )
+    cursor = fields.String(
+        validate=Length(1, CURSOR_MAX_LENGTH),
+        metadata={
+            "description": 'Opaque: copy it from the `Link: rel="next"` URL, which also carries '
+            "the filters and `per_page` it was issued for (with another list, other filters or "
+            "another page size it is a 400). The page is then read after the last record sent, "
+            "without counting or skipping rows again, and `pagination.total_items` is the total "
+            "counted on the first page. Not together with `page`."
+        },
+    )
+
+    @pre_load
+    def _page_or_cursor(self, data, **kwargs):
+        if "page" in data and "cursor" in data:
+            raise ValidationError(
+                "Send either page or cursor, not both: a cursor already names its page.", "cursor"
+            )
+        return data
+
+    @validates_schema
+    def _cursor_pages_json(self, data, **kwargs):
+        if "cursor" in data and data.get("format", "json") != "json":
+            raise ValidationError(
+                "format=csv streams every matching row; a cursor pages JSON only.", "cursor"
+            )
+
+
+class ListQuery(PagedQuery):
     format = fields.String(
         load_default="json",
         validate=OneOf(["json", "csv"]),
         metadata={
             "description": "json (paged) or csv: every matching row, streamed, same filters; "
-            "page and per_page do not apply."
+            "page and per_page do not apply, and cursor is refused."
         },
     )
     updated_since = Instant(
@@ -241,9 +280,13 @@ class LoanRecord(Schema):
     purpose = fields.String(required=True)
     updated_at = fields.DateTime(required=True)
 
+    def post_dump_wanted(self) -> bool:
+        """Whether a plugin adds fields (asked once per list by the API's Dumper)."""
+        return bool(plugin_manager().hook.daystar_api_loan_data.get_hookimpls())
+
     @post_dump(pass_original=True)
     def _plugin_fields(self, data, loan, **kwargs):
-        if not plugin_manager().hook.daystar_api_loan_data.get_hookimpls():
+        if not self.post_dump_wanted():
             return data
         return extend_api_loan_data(data, loan)
 

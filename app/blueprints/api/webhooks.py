@@ -7,25 +7,24 @@ whichever key registered them.
 
 from flask import g
 from marshmallow import Schema, ValidationError, fields
-from marshmallow.validate import Length, OneOf, Range
+from marshmallow.validate import Length, OneOf
 
 from app.blueprints.api import bp
 from app.blueprints.api.auth import api_actor, require_permission
 from app.blueprints.api.openapi import operation
-from app.blueprints.api.render import link_header
-from app.blueprints.api.schemas import (
-    ID_MAX,
-    PER_PAGE_DEFAULT,
-    PER_PAGE_MAX,
-    QuerySchema,
-    list_schema,
-)
+from app.blueprints.api.paging import paged
+from app.blueprints.api.schemas import PagedQuery, list_schema
 from app.jobs.webhooks import schedule_delivery
-from app.models import ApiPermission, DeliveryStatus, EndpointStatus
+from app.models import (
+    ApiPermission,
+    DeliveryStatus,
+    EndpointStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from app.services import webhook_deliveries as deliveries
 from app.services import webhooks
 from app.services.events import EVENT_TYPES
-from app.services.pagination import paginate
 
 MANAGE = ApiPermission.MANAGE_WEBHOOKS.value
 # Plain <int:...>: with bounds in the converter, werkzeug answers an out-of-range id on a path that
@@ -144,12 +143,7 @@ class DeliveryQueued(Schema):
     status = fields.String(required=True)
 
 
-class PageQuery(QuerySchema):
-    page = fields.Integer(load_default=1, validate=Range(1, ID_MAX))
-    per_page = fields.Integer(load_default=PER_PAGE_DEFAULT, validate=Range(1, PER_PAGE_MAX))
-
-
-class DeliveryQuery(PageQuery):
+class DeliveryQuery(PagedQuery):
     status = fields.String(validate=OneOf([s.value for s in DeliveryStatus]))
 
 
@@ -166,20 +160,6 @@ class _Shown:
 
     def __getattr__(self, name):
         return getattr(self._endpoint, name)
-
-
-def _paged(key: str, query, args: dict):
-    page = paginate(query, args["page"], args["per_page"])
-    body = {
-        key: page.items,
-        "pagination": {
-            "page": page.page,
-            "per_page": page.per_page,
-            "total_items": page.total,
-            "total_pages": page.pages,
-        },
-    }
-    return body, 200, {"Link": link_header(page.page, page.pages)}
 
 
 @bp.post("/webhooks")
@@ -204,13 +184,13 @@ def create_webhook(body):
 @operation(
     tag=TAG,
     summary="List webhook endpoints",
-    query=PageQuery,
+    query=PagedQuery,
     responses={200: WebhookList},
     link_header=True,
 )
 def list_webhooks(query):
     """Every endpoint of the SACCO, oldest first, paged."""
-    return _paged("webhooks", webhooks.endpoints_query(), query)
+    return paged("webhooks", webhooks.endpoints_query(), WebhookEndpoint.id, query)
 
 
 @bp.get(ENDPOINT)
@@ -276,7 +256,15 @@ def test_webhook(webhook_id):
 def list_webhook_deliveries(webhook_id, query):
     """The endpoint's deliveries with their attempts, newest first, paged."""
     webhooks.get_endpoint(webhook_id)
-    return _paged("deliveries", deliveries.deliveries_query(webhook_id, query.get("status")), query)
+    selection = deliveries.deliveries_query(webhook_id, query.get("status"))
+    return paged(
+        "deliveries",
+        selection,
+        WebhookDelivery.id,
+        query,
+        descending=True,
+        bound_to={"webhook_id": webhook_id},  # another endpoint's cursor is refused
+    )
 
 
 @bp.post(f"{ENDPOINT}/deliveries/<int:delivery_id>/redeliver")

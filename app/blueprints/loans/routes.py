@@ -10,11 +10,15 @@ from app.blueprints.loans.forms import (
     LoanFilterForm,
     RepaymentForm,
 )
+from app.blueprints.mpesa_admin.live_status import live_context
 from app.htmx import hx_redirect, is_htmx, render_view
-from app.models import LoanStatus
+from app.models import LoanStatus, MpesaStatus
 from app.services import loans, members, repayments
 from app.services.amortization import build_schedule
-from app.services.errors import NotFound, ValidationFailed
+from app.services.errors import IllegalTransition, NotFound, ValidationFailed
+from app.services.mpesa import config as mpesa_config
+from app.services.mpesa import disbursements, monitor
+from app.services.validation import normalize_phone
 
 MAX_PAGE = 100_000  # far beyond any real list; keeps the OFFSET a sane integer
 PROJECTED = (LoanStatus.PENDING, LoanStatus.APPROVED)
@@ -148,7 +152,18 @@ def _detail_context(loan, **forms) -> dict:
         "decline_form": forms.get("decline_form") or DeclineForm(formdata=None),
         "disburse_form": forms.get("disburse_form") or DisbursementForm(formdata=None),
         "repayment_form": forms.get("repayment_form"),
+        **_mpesa_context(loan),
+        **forms.get("mpesa", {}),
     }
+
+
+def _mpesa_context(loan) -> dict:
+    """The loan's latest M-Pesa disbursement for the loan page: its live status while it is
+    under way or waiting for approval, the reason when it failed."""
+    txn = monitor.latest_disbursement(loan.id)
+    if txn is None:
+        return {"mpesa_disbursement": None}
+    return {"mpesa_disbursement": txn, **live_context(txn)}
 
 
 @bp.get("/<int:loan_id>")
@@ -244,3 +259,66 @@ def record_repayment(loan_id: int):
         form.show_errors(exc.errors)
         return _refused(loan_id, "loans/_repayment_form.html", repayment_form=form)
     return _done(loan_id, f"Repayment of KES {repayment.amount:,.2f} recorded on loan {loan_id}.")
+
+
+def _disbursement_check(loan) -> dict:
+    """What the confirmation shows before an M-Pesa disbursement: the member, the phone the money
+    goes to (or why it cannot), and whether a second staff member must approve it."""
+    member = members.get_member(loan.member_id)
+    try:
+        phone, phone_problem = normalize_phone(member.phone), None
+    except ValueError:
+        phone, phone_problem = None, f"{member.full_name}'s phone number cannot receive M-Pesa."
+    threshold = mpesa_config.current().second_approval_above
+    return {
+        "recipient": member,
+        "phone": phone,
+        "phone_problem": phone_problem,
+        "needs_second_approval": threshold is not None and loan.amount > threshold,
+    }
+
+
+@bp.route("/<int:loan_id>/mpesa-disbursement", methods=["GET", "POST"])
+@requires("manage_loans")
+def disburse_mpesa(loan_id: int):
+    """Disburse an approved loan to the member's phone by M-Pesa (B2C): first a confirmation with
+    the amount, phone and member's name, then the request (once: a second one is refused) and its
+    live status."""
+    loan = loans.get_loan(loan_id)
+    if loan.status != LoanStatus.APPROVED:
+        raise IllegalTransition(
+            f"Loan {loan.id} is {loan.status}; only an approved loan is disbursed."
+        )
+    if request.method == "GET":
+        if loans.live_mpesa_disbursement(loan.id) is not None:  # already asked for: its status
+            return render_view(
+                "loans/detail.html", "loans/_mpesa_disbursement.html", **_detail_context(loan)
+            )
+        check = _disbursement_check(loan)
+        return render_view(
+            "loans/detail.html",
+            "loans/_mpesa_disbursement.html",
+            **_detail_context(loan, mpesa={"disbursement_check": check}),
+        )
+    try:
+        txn = disbursements.request_disbursement(loan.id, current_actor())
+    except ValidationFailed as exc:
+        check = _disbursement_check(loan) | {"refusals": list(exc.errors.values())}
+        return render_view(
+            "loans/detail.html",
+            "loans/_mpesa_disbursement.html",
+            422,
+            **_detail_context(loan, mpesa={"disbursement_check": check}),
+        )
+    flash(
+        f"Disbursement of KES {txn.amount:,.2f} to {txn.phone_number} "
+        + (
+            "is waiting for a second approval."
+            if txn.status == MpesaStatus.AWAITING_APPROVAL
+            else "queued."
+        ),
+        "success",
+    )
+    return render_view(
+        "loans/detail.html", "loans/_mpesa_disbursement.html", **_detail_context(loan)
+    )

@@ -43,3 +43,47 @@ class EditMemberForm(MemberForm):
         choices=[SelectChoice(s.value, s.value.capitalize()) for s in MemberStatus],
         validate_choice=False,
     )
+
+
+class PaymentRequestForm(ServiceErrorsMixin, FlaskForm):
+    """An STK Push to the member's phone; services.mpesa.payments judges every value."""
+
+    phone = TelField(
+        "Phone", filters=[_text], description="The member's phone unless they pay from another."
+    )
+    amount = StringField(
+        "Amount (KES)",
+        filters=[_text],
+        description="Whole shillings.",
+        render_kw={"inputmode": "numeric", "autocomplete": "off"},
+    )
+    payment_purpose = SelectField(
+        "For",
+        choices=[
+            SelectChoice("loan_repayment", "Loan repayment"),
+            SelectChoice("contribution", "Contribution"),
+        ],
+        validate_choice=False,
+    )
+    loan_id = SelectField("Loan", validate_choice=False)
+    contribution_kind = SelectField(
+        "Contribution",
+        choices=[
+            SelectChoice("deposit", "Deposit"),
+            SelectChoice("share_capital", "Share capital"),
+        ],
+        validate_choice=False,
+    )
+    account_reference = StringField(
+        "Account reference",
+        filters=[_text],
+        description="What the member sees on the prompt (at most 12 letters and digits).",
+        render_kw={"maxlength": 12, "autocomplete": "off"},
+    )
+
+    def __init__(self, loans, **kwargs):
+        super().__init__(**kwargs)
+        self.loan_id.choices = [
+            SelectChoice(str(loan.id), f"Loan #{loan.id} · balance KES {loan.balance:,.2f}")
+            for loan in loans
+        ]

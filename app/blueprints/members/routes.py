@@ -2,11 +2,14 @@ from flask import abort, flash, request, url_for
 
 from app.auth import current_actor, requires
 from app.blueprints.members import bp
-from app.blueprints.members.forms import EditMemberForm, MemberForm
+from app.blueprints.members.forms import EditMemberForm, MemberForm, PaymentRequestForm
+from app.blueprints.mpesa_admin.live_status import live_context
 from app.htmx import hx_redirect, render_partial, render_view
-from app.models import MemberStatus
+from app.models import MemberStatus, PaymentPurpose
 from app.services import contributions, loans, members, repayments
-from app.services.errors import ValidationFailed
+from app.services.errors import ServiceError, ValidationFailed
+from app.services.mpesa import payments
+from app.services.repayments import REPAYABLE
 from app.services.validation import normalize_phone
 
 PER_PAGE = 25
@@ -40,18 +43,107 @@ def index():
     )
 
 
+def _detail_context(member, **extra) -> dict:
+    return {
+        "member": member,
+        "loans": loans.list_loans(member_id=member.id, per_page=MAX_PER_PAGE),
+        "repayments": repayments.list_repayments(member_id=member.id, per_page=RECENT),
+        "contributions": contributions.list_contributions(member_id=member.id, per_page=RECENT),
+        **extra,
+    }
+
+
 @bp.get("/<int:member_id>")
 @requires("read")
 def detail(member_id: int):
     """One member: details, loans, recent repayments and contributions, and allowed actions."""
     member = members.get_member(member_id)
+    return render_view("members/detail.html", "members/_detail.html", **_detail_context(member))
+
+
+STK_DESCRIPTIONS = {
+    PaymentPurpose.LOAN_REPAYMENT: "Loan payment",
+    PaymentPurpose.CONTRIBUTION: "Contribution",
+}
+
+
+def _repayable_loans(member) -> list:
+    """The member's loans that take repayments, newest first."""
+    found = loans.list_loans(member_id=member.id, per_page=MAX_PER_PAGE).items
+    return [loan for loan in found if loan.status in REPAYABLE]
+
+
+def _chosen_loan(form, repayable):
+    if form.payment_purpose.data != PaymentPurpose.LOAN_REPAYMENT:
+        return None
+    return next((loan for loan in repayable if str(loan.id) == form.loan_id.data), None)
+
+
+def _payment_view(member, form, status: int = 200, /, **extra):
     return render_view(
         "members/detail.html",
-        "members/_detail.html",
-        member=member,
-        loans=loans.list_loans(member_id=member.id, per_page=MAX_PER_PAGE),
-        repayments=repayments.list_repayments(member_id=member.id, per_page=RECENT),
-        contributions=contributions.list_contributions(member_id=member.id, per_page=RECENT),
+        "members/_payment_request.html",
+        status,
+        **_detail_context(member, payment_form=form, **extra),
+    )
+
+
+@bp.route("/<int:member_id>/mpesa-payment", methods=["GET", "POST"])
+@requires("record_payments")
+def request_payment(member_id: int):
+    """Ask the member to pay by M-Pesa (an STK Push prompt on their phone) for a loan repayment
+    or a contribution; the request is queued and its live status shown until M-Pesa settles it.
+    The form is re-shown on each choice of purpose or loan, with the matching account."""
+    member = members.get_member(member_id)
+    repayable = _repayable_loans(member)
+    if request.method == "GET":
+        form = PaymentRequestForm(repayable, formdata=request.args or None)
+        if not request.args:
+            form.phone.data = member.phone
+            form.payment_purpose.data = (
+                PaymentPurpose.LOAN_REPAYMENT if repayable else PaymentPurpose.CONTRIBUTION
+            )
+        loan = _chosen_loan(form, repayable)
+        if (
+            loan is None
+            and form.payment_purpose.data == PaymentPurpose.LOAN_REPAYMENT
+            and repayable
+        ):
+            loan = repayable[0]
+            form.loan_id.data = str(loan.id)
+        form.account_reference.data = payments.default_reference(member, loan)
+        return _payment_view(member, form)
+    form = PaymentRequestForm(repayable)
+    purpose = form.payment_purpose.data
+    try:
+        txn = payments.create_request(
+            form.phone.data,
+            form.amount.data,
+            form.account_reference.data,
+            STK_DESCRIPTIONS.get(purpose, "Payment"),
+            member_id=member.id,
+            payment_purpose=purpose,
+            loan_id=form.loan_id.data if purpose == PaymentPurpose.LOAN_REPAYMENT else None,
+            contribution_kind=form.contribution_kind.data
+            if purpose == PaymentPurpose.CONTRIBUTION
+            else None,
+            actor=current_actor(),
+        )
+    except ServiceError as exc:
+        # A duplicate request is a plain ServiceError: its message goes above the form.
+        form.show_errors(exc.errors)
+        if not isinstance(exc, ValidationFailed):
+            form.form_errors.append(exc.message)
+        return _payment_view(member, form, 422)
+    flash(
+        f"Payment request of KES {txn.amount:,.0f} queued for {txn.phone_number}; "
+        "the member's phone shows the prompt in a moment.",
+        "success",
+    )
+    return render_view(
+        "members/detail.html",
+        "mpesa_admin/_live_status.html",
+        **_detail_context(member, **live_context(txn)),
     )
 
 

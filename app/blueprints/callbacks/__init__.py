@@ -1,0 +1,73 @@
+"""Callbacks from outside: M-Pesa posts here (provider receipts follow). No session and no CSRF:
+each route authenticates its sender otherwise, here by the secret path segment (and, optionally,
+Safaricom's addresses)."""
+
+import hmac
+import logging
+
+from flask import Blueprint, abort, jsonify, request
+
+from app.extensions import csrf, limiter
+from app.models import CallbackKind
+from app.services.mpesa import callbacks
+from app.services.mpesa import config as mpesa_config
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("callbacks", __name__)
+csrf.exempt(bp)
+limiter.exempt(bp)
+
+ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
+
+
+def _check_secret(secret: str) -> None:
+    expected = mpesa_config.current().callback_secret
+    if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
+        abort(403)
+
+
+def _check_source() -> None:
+    """The optional allow-list of Safaricom's addresses: off, log-only, or enforced (403)."""
+    settings = mpesa_config.current()
+    if settings.callback_ip_mode == "off" or settings.source_allowed(request.remote_addr):
+        return
+    log.warning("M-Pesa callback to %s from %s, which is not on the allow-list (%s)",
+                request.path.split("/")[-1], request.remote_addr, settings.callback_ip_mode)  # fmt: skip
+    if settings.callback_ip_mode == "enforce":
+        abort(403)
+
+
+def _store(kind: str):
+    raw = request.get_data(cache=False)
+    if kind == CallbackKind.C2B_VALIDATION:
+        return jsonify(callbacks.validate_paybill(raw, request.headers, request.remote_addr))
+    callback, errors = callbacks.receive(kind, raw, request.headers, request.remote_addr)
+    if errors:
+        detail = "; ".join(f"{field} {message}" for field, message in errors.items())
+        return jsonify({"ResultCode": 1, "ResultDesc": f"Rejected: {detail}"[:500]}), 400
+    return jsonify(ACCEPTED)
+
+
+@bp.post("/callbacks/mpesa/<secret>/<path:kind>")
+# The same routes without the word "mpesa", which Daraja refuses in C2B URLs (mpesa.md §7.1).
+@bp.post("/callbacks/daraja/<secret>/<path:kind>")
+def mpesa(secret: str, kind: str):
+    """Store an M-Pesa callback before anything reads it, then answer in Daraja's format: 200
+    "Accepted" at once (processing follows in a job), 400 naming what is wrong with an unreadable
+    body (kept and flagged), 403 for a wrong secret or a refused address (nothing stored)."""
+    _check_secret(secret)
+    callback_kind = callbacks.PATHS.get(kind)
+    if callback_kind is None:
+        abort(404)
+    _check_source()
+    return _store(callback_kind)
+
+
+@bp.post("/wp-json/daystar/v1/mpesa/callback")
+def legacy_stk():
+    """The previous system's STK callback URL, for pushes it sent before the switch. It has no
+    secret: like every callback, it credits only a request of ours whose ids, amount and phone
+    match (and, with verify-before-credit, what STK Query confirms)."""
+    _check_source()
+    return _store(CallbackKind.STK)

@@ -1,0 +1,196 @@
+"""Whole M-Pesa flows over real HTTP: our Daraja client calls the sandbox, the sandbox posts its
+callbacks to the app served on a loopback port, and a real RQ worker processes them."""
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import (
+    CallbackState,
+    Contribution,
+    Loan,
+    LoanStatus,
+    MpesaCallback,
+    MpesaStatus,
+    MpesaTransaction,
+    Repayment,
+)
+from app.services.errors import IllegalTransition
+from app.services.mpesa import disbursements, payments, status
+from app.services.mpesa.accounts import loan_account
+from tests import factories
+from tests.mpesa.conftest import settle, staff_actor
+
+
+def test_stk_push_contribution_paid_and_credited(member, mpesa_live, run_jobs):
+    result = payments.initiate_stk_push(
+        member.phone, 1500, member.member_number, "Deposit", member.id, "contribution"
+    )
+    assert result["success"] is True and result["checkout_request_id"].startswith("ws_CO_")
+    settle(mpesa_live, run_jobs)
+    txn = db.session.get(MpesaTransaction, result["transaction_id"])
+    assert txn.status == MpesaStatus.COMPLETED
+    contribution = db.session.get(Contribution, txn.contribution_id)
+    assert (contribution.amount, contribution.reference) == (
+        Decimal("1500.00"),
+        txn.mpesa_receipt_number,
+    )
+    assert mpesa_live.transaction(txn.checkout_request_id)["receipt"] == txn.mpesa_receipt_number
+
+
+def test_stk_push_loan_repayment_through_the_queue(member, active_loan, mpesa_live, run_jobs):
+    txn = payments.create_request(
+        member.phone, 2000, loan_account(active_loan.id), "Loan repay", member.id,
+        "loan_repayment", active_loan.id, actor=staff_actor(),
+    )  # fmt: skip
+    assert txn.status == MpesaStatus.QUEUED
+    settle(mpesa_live, run_jobs)
+    txn = db.session.get(MpesaTransaction, txn.id)
+    repayment = db.session.get(Repayment, txn.repayment_id)
+    assert (repayment.loan_id, repayment.amount, repayment.method) == (
+        active_loan.id,
+        Decimal("2000.00"),
+        "mpesa",
+    )
+
+
+@pytest.mark.parametrize(
+    ("phone", "code"),
+    [("0799001032", "1032"), ("0799002001", "2001"), ("0799000001", "1"), ("0799001037", "1037")],
+)
+def test_stk_push_refused_by_the_member_credits_nothing(mpesa_live, run_jobs, phone, code):
+    member = factories.member(phone=phone)
+    result = payments.initiate_stk_push(
+        phone, 100, member.member_number, "Deposit", member.id, "contribution"
+    )
+    settle(mpesa_live, run_jobs)
+    txn = db.session.get(MpesaTransaction, result["transaction_id"])
+    assert (txn.status, txn.result_code) == (MpesaStatus.FAILED, code)
+    assert db.session.scalar(select(func.count()).select_from(Contribution)) == 0
+
+
+def test_a_lost_stk_callback_is_settled_by_the_hourly_query(app, mpesa_live, run_jobs):
+    member = factories.member(phone="0799009999")  # the sandbox never sends this callback
+    result = payments.initiate_stk_push(
+        member.phone, 300, member.member_number, "Deposit", member.id, "contribution"
+    )
+    delivered = settle(mpesa_live, run_jobs)
+    assert [d for d in delivered if not d.get("dropped")] == []  # the callback never comes
+    assert db.session.get(MpesaTransaction, result["transaction_id"]).status == MpesaStatus.PENDING
+    app.config["MPESA_OVERRIDES"]["stk_callback_window_minutes"] = "0"
+    counts = status.check_open_transactions()
+    assert counts["stk_queried"] == 1
+    db.session.expire_all()
+    txn = db.session.get(MpesaTransaction, result["transaction_id"])
+    assert txn.status == MpesaStatus.COMPLETED
+    assert db.session.scalar(select(func.count()).select_from(Contribution)) == 1
+
+
+def test_duplicate_stk_callbacks_from_the_sandbox_credit_once(member, mpesa_live, run_jobs):
+    mpesa_live.set_mode(duplicate_callbacks=True)
+    payments.initiate_stk_push(
+        member.phone, 700, member.member_number, "Deposit", member.id, "contribution"
+    )
+    delivered = settle(mpesa_live, run_jobs)
+    assert len(delivered) >= 2
+    assert db.session.scalar(select(func.count()).select_from(Contribution)) == 1
+    assert CallbackState.DUPLICATE in set(db.session.scalars(select(MpesaCallback.state)))
+
+
+def test_b2c_disbursement_activates_the_loan_once(member, product, mpesa_live, run_jobs):
+    loan = factories.approved_loan(member, product, amount=Decimal("15000"), term=6)
+    officer = staff_actor()
+    txn = disbursements.request_disbursement(loan.id, officer)
+    with pytest.raises(IllegalTransition, match="already has an M-Pesa disbursement"):
+        disbursements.request_disbursement(loan.id, staff_actor())
+    settle(mpesa_live, run_jobs)
+    loan = db.session.get(Loan, loan.id)
+    txn = db.session.get(MpesaTransaction, txn.id)
+    assert (txn.status, loan.status, loan.disbursement_reference) == (
+        MpesaStatus.COMPLETED, LoanStatus.ACTIVE, txn.mpesa_receipt_number,
+    )  # fmt: skip
+    assert txn.originator_conversation_id == f"DST-B2C-{txn.id}"
+    assert len(mpesa_live.transactions("b2c")) == 1  # paid once
+    with pytest.raises(IllegalTransition):
+        disbursements.request_disbursement(loan.id, officer)
+
+
+def test_a_b2c_queue_timeout_is_resolved_by_a_status_query(member, product, mpesa_live, run_jobs):
+    member.phone = "254799009001"  # the sandbox times this disbursement out (and pays it)
+    db.session.commit()
+    loan = factories.approved_loan(member, product)
+    txn = disbursements.request_disbursement(loan.id, staff_actor())
+    settle(mpesa_live, run_jobs)  # the time-out callback: outcome unknown, status query queued
+    settle(mpesa_live, run_jobs)  # the status query's result
+    txn = db.session.get(MpesaTransaction, txn.id)
+    assert txn.status == MpesaStatus.COMPLETED
+    assert db.session.get(Loan, loan.id).status == LoanStatus.ACTIVE
+    assert len(mpesa_live.transactions("b2c")) == 1  # asked, never sent again
+
+
+def test_a_failed_b2c_leaves_the_loan_approved_and_can_be_retried(
+    member, product, mpesa_live, run_jobs
+):
+    member.phone = "254799000003"  # SFC_IC0003: not an M-Pesa number
+    db.session.commit()
+    loan = factories.approved_loan(member, product)
+    txn = disbursements.request_disbursement(loan.id, staff_actor())
+    settle(mpesa_live, run_jobs)
+    txn = db.session.get(MpesaTransaction, txn.id)
+    assert (txn.status, txn.result_code) == (MpesaStatus.FAILED, "SFC_IC0003")
+    assert db.session.get(Loan, loan.id).status == LoanStatus.APPROVED
+    assert disbursements.request_disbursement(loan.id, staff_actor()).status == MpesaStatus.QUEUED
+
+
+def test_a_large_disbursement_needs_a_second_staff_member(
+    app, member, product, mpesa_live, run_jobs
+):
+    app.config["MPESA_OVERRIDES"]["b2c_second_approval_above"] = "10000"
+    loan = factories.approved_loan(member, product, amount=Decimal("50000"), term=12)
+    requester = staff_actor()
+    txn = disbursements.request_disbursement(loan.id, requester)
+    assert txn.status == MpesaStatus.AWAITING_APPROVAL
+    run_jobs()
+    assert mpesa_live.transactions("b2c") == []
+    with pytest.raises(IllegalTransition, match="second staff member"):
+        disbursements.approve(txn.id, requester)
+    disbursements.approve(txn.id, staff_actor("admin"))
+    settle(mpesa_live, run_jobs)
+    assert db.session.get(Loan, loan.id).status == LoanStatus.ACTIVE
+
+
+def test_a_paybill_payment_posts_a_repayment(member, active_loan, mpesa_live, run_jobs):
+    from app.services.mpesa import paybill
+
+    paybill.register_urls(staff_actor("admin"))
+    mpesa_live.simulate_c2b(member.phone, 1200, loan_account(active_loan.id))
+    settle(mpesa_live, run_jobs)
+    repayment = db.session.scalars(select(Repayment).where(Repayment.method == "mpesa")).one()
+    assert (repayment.loan_id, repayment.amount) == (active_loan.id, Decimal("1200.00"))
+    kinds = sorted(db.session.scalars(select(MpesaCallback.kind)))
+    assert kinds == ["c2b_confirmation", "c2b_validation"]
+
+
+def test_a_paybill_payment_to_an_unknown_account_is_rejected(member, mpesa_live, run_jobs):
+    from app.services.mpesa import paybill
+
+    paybill.register_urls(staff_actor("admin"))
+    mpesa_live.simulate_c2b(member.phone, 1200, "WHO-IS-THIS")
+    settle(mpesa_live, run_jobs)
+    assert db.session.scalar(select(func.count()).select_from(MpesaTransaction)) == 0
+    assert db.session.scalars(select(MpesaCallback.outcome)).one().startswith("Rejected")
+
+
+def test_initiate_b2c_payment_answers_in_the_old_shape(member, product, mpesa_live, run_jobs):
+    loan = factories.approved_loan(member, product, amount=Decimal("20000"), term=6)
+    wrong = disbursements.initiate_b2c_payment(member.phone, 25000, "Loan", loan_id=loan.id)
+    assert wrong == {"success": False, "conversation_id": None, "message": wrong["message"]}
+    assert "KES 20,000.00" in wrong["message"]
+    answer = disbursements.initiate_b2c_payment(
+        member.phone, 20000, "Loan disbursement", loan_id=loan.id
+    )
+    assert answer["success"] is True and answer["conversation_id"]
+    settle(mpesa_live, run_jobs)
+    assert db.session.get(Loan, loan.id).status == LoanStatus.ACTIVE
