@@ -67,5 +67,7 @@ def test_postgresql_connections_run_without_jit():
 
 
 def test_jit_off_keeps_the_urls_own_connection_options():
-    options = engine_options("postgresql+psycopg://daystar@db/daystar?options=-csearch_path%3Dsacco")
+    options = engine_options(
+        "postgresql+psycopg://daystar@db/daystar?options=-csearch_path%3Dsacco"
+    )
     assert options["connect_args"] == {"options": "-csearch_path=sacco -c jit=off"}
