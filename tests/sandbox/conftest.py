@@ -17,7 +17,7 @@ from sandbox import create_app
 from sandbox.settings import DEFAULTS
 from tests.sandbox.receiver import CallbackReceiver
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "mpesa" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "mpesa"  # copied from ../shared/reference
 TIMESTAMP = "20260101120000"
 PHONE = "254712345678"
 
