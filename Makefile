@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: help install run worker lint format test test-sqlite test-postgres browser bench bench-api clean
+.PHONY: help install run worker lint format test test-sqlite test-postgres browser bench bench-api bench-callbacks clean
 
 help:
 	@echo "make run    - install, migrate, seed demo data, start web + worker + cron (http://127.0.0.1:5000)"
@@ -14,6 +14,7 @@ help:
 	@echo "make lint   - ruff check and ruff format --check"
 	@echo "make bench  - seed 100,000 members and measure the portal's list pages"
 	@echo "make bench-api - seed 100,000 members / 200,000 loans and measure the API under gunicorn"
+	@echo "make bench-callbacks - post 5,500 M-Pesa callbacks to gunicorn + RQ workers; check each credits once"
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required (Python 3.11)"; exit 1; }
@@ -59,6 +60,9 @@ bench: install
 
 bench-api: install
 	$(BIN)/python bench/api.py --both
+
+bench-callbacks: install
+	$(BIN)/python bench/callbacks.py --both
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

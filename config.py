@@ -57,11 +57,68 @@ MPESA_ENVIRONMENT_VARIABLES = {
 }
 
 
-def _mpesa_overrides() -> dict[str, str]:
+# Each notification provider's settings (the client's config field -> the variable's suffix):
+# DAYSTAR_<PROVIDER>_<SUFFIX> overrides what staff stored, e.g. DAYSTAR_TWILIO_AUTH_TOKEN.
+NOTIFY_PROVIDER_VARIABLES = {
+    "twilio": {
+        "account_sid": "ACCOUNT_SID",
+        "auth_token": "AUTH_TOKEN",
+        "from_number": "FROM",
+        "base_url": "BASE_URL",
+    },
+    "africastalking": {
+        "username": "USERNAME",
+        "api_key": "API_KEY",
+        "sender_id": "FROM",
+        "base_url": "BASE_URL",
+        "callback_secret": "CALLBACK_SECRET",
+    },
+    "infobip": {
+        "api_key": "API_KEY",
+        "sender": "FROM",
+        "base_url": "BASE_URL",
+        "callback_secret": "CALLBACK_SECRET",
+    },
+    "sendgrid": {
+        "api_key": "API_KEY",
+        "from_address": "FROM",
+        "base_url": "BASE_URL",
+        "webhook_public_key": "WEBHOOK_PUBLIC_KEY",
+    },
+    "mailgun": {
+        "api_key": "API_KEY",
+        "domain": "DOMAIN",
+        "from_address": "FROM",
+        "region": "REGION",
+        "base_url": "BASE_URL",
+        "webhook_signing_key": "WEBHOOK_SIGNING_KEY",
+    },
+    "ses": {
+        "access_key_id": "ACCESS_KEY_ID",
+        "secret_access_key": "SECRET_ACCESS_KEY",
+        "region": "REGION",
+        "from_address": "FROM",
+        "configuration_set": "CONFIGURATION_SET",
+        "base_url": "BASE_URL",
+        "sns_topic_arns": "SNS_TOPIC_ARNS",
+    },
+}
+# Environment variables that override the notification settings page.
+NOTIFY_ENVIRONMENT_VARIABLES = {
+    "sms_providers": "DAYSTAR_SMS_PROVIDERS",
+    "email_providers": "DAYSTAR_EMAIL_PROVIDERS",
+    **{
+        f"{provider}.{field}": f"DAYSTAR_{provider.upper()}_{suffix}"
+        for provider, variables in NOTIFY_PROVIDER_VARIABLES.items()
+        for field, suffix in variables.items()
+    },
+}
+
+
+def _overrides(variables: dict[str, str]) -> dict[str, str]:
+    """The settings that environment variables give, by setting name."""
     return {
-        key: os.environ[name]
-        for key, name in MPESA_ENVIRONMENT_VARIABLES.items()
-        if os.environ.get(name, "").strip()
+        key: os.environ[name] for key, name in variables.items() if os.environ.get(name, "").strip()
     }
 
 
@@ -141,7 +198,8 @@ class Config:
     WEBHOOK_SECRET_OVERLAP_HOURS = 24
 
     # M-Pesa: settings from the environment win over the settings page (see services.mpesa.config).
-    MPESA_OVERRIDES = _mpesa_overrides()
+    MPESA_OVERRIDES = _overrides(MPESA_ENVIRONMENT_VARIABLES)
+    NOTIFY_OVERRIDES = _overrides(NOTIFY_ENVIRONMENT_VARIABLES)
 
     # Plugins: comma-separated module paths registered with the hook registry at start-up.
     DAYSTAR_PLUGINS = [

@@ -6,6 +6,7 @@ import click
 from flask.cli import AppGroup
 
 from app.cli_mpesa import mpesa_cli
+from app.cli_notify import notify_cli
 from app.models import Role
 from app.services import api_keys, staff
 from app.services.actor import Actor
@@ -201,3 +202,4 @@ def register_cli(app) -> None:
     app.cli.add_command(api_keys_cli)
     app.cli.add_command(seed_demo)
     app.cli.add_command(mpesa_cli)
+    app.cli.add_command(notify_cli)

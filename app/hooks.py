@@ -34,6 +34,9 @@ def make_plugin_manager(plugin_paths=()) -> pluggy.PluginManager:
     manager = pluggy.PluginManager(PROJECT)
     manager.add_hookspecs(DaystarSpecs)
     manager.register(importlib.import_module("app.webhook_subscriber"), name="daystar.webhooks")
+    manager.register(
+        importlib.import_module("app.notification_subscriber"), name="daystar.notifications"
+    )
     manager.load_setuptools_entrypoints(PROJECT)
     for path in plugin_paths:
         manager.register(importlib.import_module(path), name=path)

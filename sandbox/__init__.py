@@ -1,12 +1,12 @@
-"""A separate small Flask app that plays Safaricom Daraja (and later the SMS and email
-providers) on loopback, for `make run`, demos and tests. It never imports `app/`.
+"""A separate small Flask app that plays Safaricom Daraja and the six SMS and email providers
+on loopback, for `make run`, demos and tests. It never imports `app/`.
 
     flask --app sandbox run --port 5001
 """
 
 from flask import Flask, redirect, render_template, request, url_for
 
-from sandbox import daraja
+from sandbox import daraja, notify
 from sandbox.control import control
 from sandbox.delivery import DeliveryLog
 from sandbox.scheduler import Scheduler
@@ -21,7 +21,10 @@ def create_app(config: dict | None = None) -> Flask:
     scheduler, deliveries = Scheduler(), DeliveryLog()
     app.extensions["sandbox_scheduler"] = scheduler
     app.extensions["sandbox_deliveries"] = deliveries
-    app.extensions["sandbox_providers"] = [daraja.init_app(app, scheduler, deliveries)]
+    app.extensions["sandbox_providers"] = [
+        daraja.init_app(app, scheduler, deliveries),
+        notify.init_app(app, scheduler, deliveries),
+    ]
     app.register_blueprint(control)
 
     @app.errorhandler(404)
@@ -44,6 +47,7 @@ def create_app(config: dict | None = None) -> Flask:
             deliveries=list(reversed(deliveries.all()))[:15],
             pending_jobs=scheduler.pending(),
             **daraja.index_context(),
+            **notify.index_context(),
         )
 
     @app.post("/sandbox/flush")

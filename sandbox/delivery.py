@@ -1,4 +1,5 @@
-"""Callbacks the sandbox sends: one POST of a JSON body, recorded with the receiver's answer."""
+"""Callbacks the sandbox sends: one POST (a JSON body, or exact bytes with their own headers, as
+the notification providers sign them), recorded with the receiver's answer."""
 
 import itertools
 import threading
@@ -26,6 +27,8 @@ class Delivery:
     error: str = ""
     duration_ms: float | None = None
     meta: dict = field(default_factory=dict)
+    headers: dict = field(default_factory=dict)  # request headers sent, besides requests' own
+    raw: str | None = None  # the exact body text when it is not `encode(body)` (forms, SNS)
 
     @property
     def ok(self) -> bool:
@@ -40,8 +43,9 @@ class Delivery:
 
     def to_dict(self) -> dict:
         data = asdict(self)
-        data["body_text"] = encode(self.body)  # exactly what was (or would have been) sent
-        data["body"] = simplejson.loads(data["body_text"])
+        # exactly what was (or would have been) sent
+        data["body_text"] = self.raw if self.raw is not None else encode(self.body)
+        data["body"] = simplejson.loads(encode(self.body))
         data["ok"] = self.ok
         return data
 
@@ -85,6 +89,33 @@ def post_json(delivery: Delivery, timeout: float) -> Delivery:
             data=encode(delivery.body).encode(),
             headers={"Content-Type": "application/json"},
             timeout=timeout,
+        )
+        delivery.status_code = response.status_code
+        delivery.response_body = response.text[:10_000]
+    except requests.RequestException as exc:
+        delivery.error = f"{type(exc).__name__}: {exc}"[:1000]
+    delivery.duration_ms = round((time.monotonic() - started) * 1000, 1)
+    return delivery
+
+
+_sessions = threading.local()
+
+
+def _session() -> requests.Session:
+    """One keep-alive session per thread: receipts come by the thousand (bench/notify.py)."""
+    if not hasattr(_sessions, "session"):
+        _sessions.session = requests.Session()
+    return _sessions.session
+
+
+def post_raw(delivery: Delivery, data: bytes, timeout: float) -> Delivery:
+    """POSTs exactly `data` with the delivery's headers (a signed body must reach the receiver
+    byte for byte) and records status, body and timing; errors are recorded, never raised."""
+    started = time.monotonic()
+    delivery.sent_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+    try:
+        response = _session().post(
+            delivery.url, data=data, headers=delivery.headers, timeout=timeout
         )
         delivery.status_code = response.status_code
         delivery.response_body = response.text[:10_000]

@@ -30,16 +30,54 @@ DEFAULTS: dict = {
     "SANDBOX_DARAJA_C2B_VERSIONS": ("v1", "v2"),
     "SANDBOX_DARAJA_C2B_MSISDN": "masked",  # masked | hashed | plain
     "SANDBOX_DARAJA_VALIDATION_TIMEOUT": 8.0,  # seconds Daraja waits for a ValidationURL
+    # Notification providers (sandbox/notify/); the keys and tokens are throwaway test values.
+    "SANDBOX_NOTIFY_SLOW_SECONDS": 15.0,  # how long the `slow` failure mode holds a request
+    "SANDBOX_TWILIO_ACCOUNT_SID": "ACc233a87b39fdc8a6dcda4ec9865862f4",
+    "SANDBOX_TWILIO_AUTH_TOKEN": "c5ecc76a9bfbf86c50fcdd6b8da41557",
+    "SANDBOX_AT_USERNAME": "sandbox",
+    "SANDBOX_AT_API_KEY": "atsk_a14f645f8d8d804f0ad1a71fa7cc503d56b68d58992615727b4b1c3a79f4787f",
+    "SANDBOX_AT_SENDER_IDS": (),  # empty: any sender id is accepted (except BADSENDER)
+    "SANDBOX_AT_CALLBACK_URL": None,  # the dashboard's delivery-report URL
+    "SANDBOX_INFOBIP_API_KEY": "86413e80374dc563eb4109e2d1ccb9db-4f4ba535-ab32-ba9b-df35-395dc5be8f7b",
+    "SANDBOX_INFOBIP_CALLBACK_URL": None,  # used when a message names no notifyUrl / webhook
+    "SANDBOX_SENDGRID_API_KEY": "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",
+    "SANDBOX_SENDGRID_CALLBACK_URL": None,  # the Event Webhook's HTTP POST URL
+    "SANDBOX_SENDGRID_KEY_PATH": None,  # PEM EC P-256 private key (generated when absent)
+    "SANDBOX_MAILGUN_API_KEY": "5c0b930fc27bb6463a33455fa13b67bf-f1f64b6d-25d8e743",
+    "SANDBOX_MAILGUN_DOMAINS": ("mg.example.com",),
+    "SANDBOX_MAILGUN_WEBHOOK_SIGNING_KEY": "fd197a158d2fb6b73c8c05e3b92f863d",
+    "SANDBOX_MAILGUN_CALLBACK_URL": None,
+    "SANDBOX_SES_ACCESS_KEY_ID": "AKIASANDBOXDAYSTAR01",
+    "SANDBOX_SES_SECRET_ACCESS_KEY": "Q0tSHYy/IYgjq9G9g1svQYblNwmgE7W5ixrajqn1",
+    "SANDBOX_SES_REGION": "us-east-1",
+    "SANDBOX_SES_SIGV4": "verify",  # verify: full SigV4 check | format: header shape only
+    "SANDBOX_SES_CALLBACK_URL": None,  # the HTTPS endpoint subscribed to the SNS topic
+    "SANDBOX_SES_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:daystar-ses-notifications",
+    "SANDBOX_SES_SNS_URL": None,  # base of SigningCertURL / SubscribeURL; None: this sandbox
+    "SANDBOX_SES_SNS_SIGNATURE_VERSION": "1",  # 1: RSA-SHA1 | 2: RSA-SHA256
+    "SANDBOX_SES_SNS_KEY_PATH": None,  # PEM RSA key + certificate for SNS signatures
+    "SANDBOX_SES_SNS_CERT_PATH": None,
 }
 
-_FLOATS = {"SANDBOX_CALLBACK_TIMEOUT", "SANDBOX_DARAJA_VALIDATION_TIMEOUT"}
+_FLOATS = {
+    "SANDBOX_CALLBACK_TIMEOUT",
+    "SANDBOX_DARAJA_VALIDATION_TIMEOUT",
+    "SANDBOX_NOTIFY_SLOW_SECONDS",
+}
 _INTS = {"SANDBOX_DARAJA_TOKEN_LIFETIME", "SANDBOX_DARAJA_MAX_AMOUNT"}
 _DECIMALS = {"SANDBOX_DARAJA_UTILITY_BALANCE", "SANDBOX_DARAJA_WORKING_BALANCE"}
-_LISTS = {"SANDBOX_DARAJA_SHORTCODES", "SANDBOX_DARAJA_C2B_VERSIONS"}
+_LISTS = {
+    "SANDBOX_DARAJA_SHORTCODES",
+    "SANDBOX_DARAJA_C2B_VERSIONS",
+    "SANDBOX_AT_SENDER_IDS",
+    "SANDBOX_MAILGUN_DOMAINS",
+}
 _CHOICES = {
     "SANDBOX_DARAJA_MODE": ("auto", "manual"),
     "SANDBOX_DARAJA_EXPIRES_IN_TYPE": ("string", "number"),
     "SANDBOX_DARAJA_C2B_MSISDN": ("masked", "hashed", "plain"),
+    "SANDBOX_SES_SIGV4": ("verify", "format"),
+    "SANDBOX_SES_SNS_SIGNATURE_VERSION": ("1", "2"),
 }
 
 
@@ -87,4 +125,8 @@ def load_config(overrides: dict | None = None, environ=os.environ) -> dict:
         config[key] = _coerce(key, config[key])
     if not config["SANDBOX_DARAJA_SHORTCODES"]:
         raise ValueError("SANDBOX_DARAJA_SHORTCODES needs at least one shortcode")
+    if not config["SANDBOX_MAILGUN_DOMAINS"]:
+        raise ValueError("SANDBOX_MAILGUN_DOMAINS needs at least one sending domain")
+    if config["SANDBOX_NOTIFY_SLOW_SECONDS"] < 0:
+        raise ValueError("SANDBOX_NOTIFY_SLOW_SECONDS cannot be negative")
     return config

@@ -57,6 +57,7 @@ fi
 
 "$BIN/flask" db upgrade
 "$BIN/flask" seed-demo --if-empty --members "${DEMO_MEMBERS:-2000}"
+"$BIN/flask" notify ensure-templates
 DEMO_EMAIL="admin@daystar.co.ke"
 DEMO_PASSWORD="daystar-demo-admin"  # the local demo database only
 echo "$DEMO_PASSWORD" | "$BIN/flask" users create "$DEMO_EMAIL" --role admin --name "Demo Administrator" \

@@ -36,9 +36,9 @@ def sweep_mpesa_callbacks() -> int:
     """Every minute: callbacks stored while Redis was down are processed now."""
     ids = callbacks.waiting_ids(current_app.config["OUTBOX_SWEEP_AFTER_SECONDS"])
     for callback_id in ids:
-        try_enqueue(
-            process_callback, callback_id, queue="high", job_id=f"mpesa-callback-{callback_id}"
-        )
+        # No unique job id: a job Redis still holds but never runs must not block this retry,
+        # and process() claims its callback, so a second job for it changes nothing.
+        try_enqueue(process_callback, callback_id, queue="high")
     return len(ids)
 
 

@@ -9,6 +9,12 @@ from app.jobs.api import flush_api_request_log, prune_api_request_log
 from app.jobs.events import sweep_outbox
 from app.jobs.loans import mark_overdue_loans_defaulted
 from app.jobs.mpesa import check_open_transactions, sweep_mpesa_callbacks
+from app.jobs.notifications import (
+    send_contribution_reminders,
+    send_due_notifications,
+    send_overdue_notices,
+    send_repayment_reminders,
+)
 from app.jobs.webhooks import sweep_webhook_deliveries
 
 PERIODIC = (
@@ -18,6 +24,15 @@ PERIODIC = (
     {"func": sweep_webhook_deliveries, "queue_name": "default", "interval": 60},
     # M-Pesa callbacks stored while Redis was down are processed.
     {"func": sweep_mpesa_callbacks, "queue_name": "high", "interval": 60},
+    # Notifications whose time has come (scheduled, after quiet hours, retries) are sent.
+    {"func": send_due_notifications, "queue_name": "default", "interval": 60},
+    # Members whose instalments fall due in three days are reminded, each once a day (a second
+    # run the same day stores nothing).
+    {"func": send_repayment_reminders, "queue_name": "low", "cron": "0 9 * * *"},
+    # Members with overdue instalments are told, on the days overdue the settings list.
+    {"func": send_overdue_notices, "queue_name": "low", "cron": "15 9 * * *"},
+    # Active members who have not contributed since Monday are reminded, on Fridays.
+    {"func": send_contribution_reminders, "queue_name": "low", "cron": "0 10 * * 5"},
     # M-Pesa requests no callback settled are asked about (STK Query, Transaction Status).
     {"func": check_open_transactions, "queue_name": "default", "cron": "5 * * * *"},
     # Loans overdue by the configured number of days become `defaulted`, nightly.

@@ -43,6 +43,7 @@ from app.services import webhooks as endpoints
 from app.services.actor import Actor
 from app.services.errors import IllegalTransition, NotFound, ValidationFailed
 from app.services.lookup import get_or_not_found
+from app.services.notifications import alerts
 
 log = logging.getLogger(__name__)
 
@@ -325,8 +326,8 @@ def record_attempt(claim: Claim, result: SendResult) -> Outcome:
 
 
 def notify_staff_endpoint_disabled(endpoint_id: int) -> None:
-    """Tell staff that an endpoint was disabled automatically: today an audit entry and a log
-    warning (the notifications module will add an email to administrators)."""
+    """Tell staff that an endpoint was disabled automatically: an audit entry, a log warning and
+    an alert to the administrators (email and SMS, after the commit)."""
     endpoint = db.session.get(WebhookEndpoint, endpoint_id)
     if endpoint is None:
         return
@@ -344,7 +345,13 @@ def notify_staff_endpoint_disabled(endpoint_id: int) -> None:
         "webhook_endpoint",
         endpoint.id,
         reason=endpoint.disabled_reason,
-        channels=["audit_log", "log"],
+        channels=["audit_log", "log", "admin_alert"],
+    )
+    alerts.raise_alert(
+        "webhook_endpoint_disabled",
+        f"Webhook endpoint {endpoint.id} ({host}) was disabled and receives no events until "
+        f"staff enable it. {endpoint.disabled_reason}",
+        {"endpoint": endpoint.id, "host": host},
     )
     db.session.commit()
 

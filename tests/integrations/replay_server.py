@@ -21,6 +21,7 @@ class Reply:
     hang: bool = False  # read the request, never answer
     drop: bool = False  # read the request, close the connection without a word
     hook: Callable[[], None] | None = None  # runs before the answer (another process acting)
+    headers: dict[str, str] = field(default_factory=dict)  # extra answer headers
 
 
 @dataclass
@@ -101,6 +102,8 @@ class ReplayServer:
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
                 self.send_header("Content-Length", str(len(reply.body)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(reply.body)
 

@@ -1,6 +1,6 @@
-"""Callbacks from outside: M-Pesa posts here (provider receipts follow). No session and no CSRF:
-each route authenticates its sender otherwise, here by the secret path segment (and, optionally,
-Safaricom's addresses)."""
+"""Callbacks from outside: M-Pesa's results and the SMS/email providers' delivery reports. No
+session and no CSRF: each route authenticates its sender otherwise (a secret path segment, the
+provider's signature, optionally Safaricom's addresses)."""
 
 import hmac
 import logging
@@ -8,9 +8,11 @@ import logging
 from flask import Blueprint, abort, jsonify, request
 
 from app.extensions import csrf, limiter
+from app.integrations.notify.base import WebhookRejected
 from app.models import CallbackKind
 from app.services.mpesa import callbacks
 from app.services.mpesa import config as mpesa_config
+from app.services.notifications import webhooks
 
 log = logging.getLogger(__name__)
 
@@ -71,3 +73,30 @@ def legacy_stk():
     match (and, with verify-before-credit, what STK Query confirms)."""
     _check_source()
     return _store(CallbackKind.STK)
+
+
+@bp.post("/callbacks/notify/<provider>/status")
+@bp.post("/callbacks/notify/<provider>/events")
+@bp.post("/callbacks/notify/<provider>/<secret>/<any(status, optout):kind>")
+def notify(provider: str, secret: str | None = None, kind: str = "status"):
+    """A provider's delivery report: verified the provider's way (403 and nothing stored when it
+    fails), stored once, applied forward only; 400 for a verified body that is no report."""
+    incoming = webhooks.Incoming(
+        path=request.path,
+        query_string=request.query_string,
+        headers=request.headers,
+        form=request.form,
+        args=request.args,
+        raw_body=request.get_data(cache=True),
+        path_secret=secret,
+    )
+    try:
+        stored = webhooks.accept(provider, incoming)
+    except LookupError:
+        abort(404)
+    except WebhookRejected as exc:
+        log.warning("%s webhook refused: %s", provider, exc)
+        abort(403)
+    except ValueError as exc:
+        return jsonify({"error": str(exc)[:300]}), 400
+    return jsonify({"stored": stored})

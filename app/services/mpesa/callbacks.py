@@ -31,6 +31,7 @@ from app.services.mpesa import config as mpesa_config
 from app.services.mpesa import paybill, results, suspense, verification
 from app.services.mpesa.crediting import Outcome, credit
 from app.services.mpesa.transactions import find_locked, move
+from app.services.notifications import alerts
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +219,11 @@ def apply_stk_result(txn: MpesaTransaction, result, callback_id: int | None) -> 
             phone_number=result.phone, account_reference=txn.account_reference,
             paid_at=result.transaction_date, transaction_id=txn.id, callback_id=callback_id,
         )  # fmt: skip
+        alerts.raise_alert(
+            "mpesa_mismatch",
+            f"STK payment {txn.id} held: {reason}",
+            {"transaction": txn.id, "receipt": result.receipt},
+        )
         return Outcome(CallbackState.HELD, f"Held for review: {reason}")
     if callback_id is not None and mpesa_config.current().verifies_before_credit:
         return verification.hold_for_verification(txn, result)

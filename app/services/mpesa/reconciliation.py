@@ -43,6 +43,7 @@ from app.services.errors import IllegalTransition, NotFound, ValidationFailed
 from app.services.lookup import ID_MAX, get_or_not_found
 from app.services.mpesa import statement, suspense
 from app.services.mpesa.statement import StatementError, StatementReader, StatementRow
+from app.services.notifications import alerts
 from app.services.pagination import Page, paginate
 
 BATCH_SIZE = 500  # rows matched per query round and per commit (one progress step)
@@ -57,6 +58,12 @@ CATEGORIES = (
     Discrepancy.AMOUNT_MISMATCH,
     Discrepancy.CHARGE,
     Discrepancy.MATCHED,
+)
+# The categories that need a person (charges and matches do not).
+DISCREPANCIES = (
+    Discrepancy.NOT_IN_SYSTEM,
+    Discrepancy.NOT_IN_STATEMENT,
+    Discrepancy.AMOUNT_MISMATCH,
 )
 CATEGORY_LABELS = {
     Discrepancy.NOT_IN_SYSTEM: "In the statement, not in our records",
@@ -450,6 +457,7 @@ def run(reconciliation_id: int) -> MpesaReconciliation | None:
             reconciliation.id,
             **{str(c): tally.categories[c] for c in CATEGORIES},
         )
+        _alert_discrepancies(reconciliation, tally)
         db.session.commit()
     except StatementError as exc:
         db.session.rollback()
@@ -459,6 +467,18 @@ def run(reconciliation_id: int) -> MpesaReconciliation | None:
         _fail(reconciliation_id, f"The run stopped ({type(exc).__name__}); it is tried again.")
         raise
     return get_reconciliation(reconciliation_id)
+
+
+def _alert_discrepancies(reconciliation: MpesaReconciliation, tally: Tally) -> None:
+    """Alert the administrators (after the commit) when the run found anything to look into."""
+    found = {CATEGORY_LABELS[c]: tally.categories[c] for c in DISCREPANCIES if tally.categories[c]}
+    if found:
+        alerts.raise_alert(
+            "reconciliation_discrepancies",
+            f"Reconciliation {reconciliation.id} of {reconciliation.filename} found "
+            f"{sum(found.values())} discrepancies to review.",
+            {"reconciliation": reconciliation.id, **found},
+        )
 
 
 # --- after the run -----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from app.services.after_commit import enqueue_after_commit
 from app.services.mpesa import balance, disbursements
 from app.services.mpesa.crediting import Outcome
 from app.services.mpesa.transactions import find_locked, move
+from app.services.notifications import alerts
 
 
 def b2c_result(callback: MpesaCallback, data) -> tuple[int | None, Outcome]:
@@ -43,6 +44,11 @@ def apply_b2c_result(txn: MpesaTransaction, result) -> Outcome:
         )
         if move(txn.id, (MpesaStatus.PENDING, MpesaStatus.UNKNOWN), MpesaStatus.HELD, hold_reason=reason,
                 mpesa_receipt_number=payment.receipt, result_code=result.result_code):  # fmt: skip
+            alerts.raise_alert(
+                "mpesa_mismatch",
+                f"Disbursement {txn.id} held: {reason}",
+                {"transaction": txn.id, "receipt": payment.receipt},
+            )
             return Outcome(CallbackState.HELD, f"Held for review: {reason}")
         return Outcome(CallbackState.DUPLICATE, "Already settled: nothing changed.")
     if disbursements.complete(txn, payment, result.result_code, result.result_desc):
@@ -95,6 +101,12 @@ def status_result(callback: MpesaCallback, data) -> tuple[int | None, Outcome]:
                 utility_balance=None, working_balance=None, charges_paid_balance=None,
             )  # fmt: skip
             if payment.amount != txn.amount:
+                alerts.raise_alert(
+                    "mpesa_mismatch",
+                    f"Transaction Status reports KES {payment.amount:,.2f} for disbursement "
+                    f"{txn.id} of KES {txn.amount:,.2f}; left for review.",
+                    {"transaction": txn.id, "receipt": payment.receipt},
+                )
                 return txn.id, Outcome(
                     CallbackState.HELD, "Status reports a different amount; left for review."
                 )

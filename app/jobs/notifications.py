@@ -1,0 +1,68 @@
+"""Notification jobs: they take ids and check the notification's state first, so running one
+twice sends nothing twice."""
+
+import logging
+
+from app.extensions import db
+from app.jobs import try_enqueue
+from app.services.notifications import alerts, delivery, events, reminders
+
+log = logging.getLogger(__name__)
+
+
+def deliver(notification_id: int) -> None:
+    """Send one pending notification through the providers of its channel, in order."""
+    delivery.deliver(notification_id)
+
+
+def send_due_notifications() -> int:
+    """Every minute: notifications whose time has come (scheduled, held for quiet hours, or
+    waiting for a retry) are enqueued; ones a dead worker left mid-send are failed, not resent."""
+    delivery.abandon_stale_sending()
+    ids = delivery.due_ids()
+    for notification_id in ids:
+        try_enqueue(deliver, notification_id, queue="default")  # deliver() claims: never twice
+    return len(ids)
+
+
+def deliver_batch(notification_ids: list[int]) -> None:
+    """Send each of a batch of stored notifications (a bulk run's), as deliver() does. One that
+    raises does not stop the rest; the job then raises so that RQ retries it, and the retry
+    finds the others done (each is claimed before any provider is called)."""
+    failed = []
+    for notification_id in notification_ids:
+        try:
+            delivery.deliver(notification_id)
+        except Exception:  # noqa: BLE001 - logged, the others still go, and the job is retried
+            db.session.rollback()
+            log.exception("notification %s could not be sent", notification_id)
+            failed.append(notification_id)
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(notification_ids)} raised: {failed[:20]}")
+
+
+def notify_event(event_id: int) -> None:
+    """Store and send the member's message for one outbox event (once, however often it runs)."""
+    events.notify_for_event(event_id)
+
+
+def send_repayment_reminders() -> int:
+    """Daily: members whose instalments fall due in three days (the setting) are reminded, once
+    a day however often this runs; how many notifications were stored."""
+    return reminders.repayment_due().stored
+
+
+def send_overdue_notices() -> int:
+    """Daily: members with overdue instalments are told, on the days the settings list."""
+    return reminders.overdue().stored
+
+
+def send_contribution_reminders() -> int:
+    """Weekly: active members who have not contributed since Monday are reminded."""
+    return reminders.contribution().stored
+
+
+def send_admin_alert(kind: str, message: str, details: dict, token: str) -> int:
+    """Send one administrator alert by email and SMS, unless one of its kind went within the
+    interval (then it is counted and mentioned in the next); how many notifications stored."""
+    return len(alerts.alert_admins(kind, message, details, token))

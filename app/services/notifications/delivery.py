@@ -1,0 +1,230 @@
+"""Sending one stored notification: claim it (so no second worker sends it), apply the rules, then
+try the channel's providers in order. A transient failure or a provider fault moves on to the next
+provider in the same job (and counts towards that provider's circuit breaker); a permanent
+recipient failure stops and suppresses the contact; when every provider failed the notification
+is retried later with backoff, up to its max_retries."""
+
+import time
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+
+from app.extensions import db
+from app.integrations.notify.base import Outcome, SendResult
+from app.models import (
+    Notification,
+    NotificationAttempt,
+    NotificationStatus,
+    Suppression,
+    SuppressionReason,
+)
+from app.models.base import utcnow
+from app.services.notifications import circuit, config, providers, receipts, rules
+
+RETRY_DELAYS = (60, 300, 1800, 7200)  # seconds after the 1st, 2nd, 3rd, 4th+ failed round
+STALE_SENDING = timedelta(minutes=10)
+LOST_JOB_AFTER = timedelta(minutes=1)
+
+
+def _move(row_id: int, allowed: tuple, **values) -> bool:
+    moved = db.session.execute(
+        update(Notification)
+        .where(Notification.id == row_id, Notification.status.in_(allowed))
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return moved == 1
+
+
+def deliver(notification_id: int) -> str | None:
+    """Send one pending notification, once; its final status (None when there was nothing to
+    do). Commits after the claim and after each provider's answer."""
+    now = utcnow()
+    row = db.session.get(Notification, notification_id)
+    if row is None or row.status != NotificationStatus.PENDING:
+        return None
+    if row.scheduled_for is not None and row.scheduled_for > now:
+        return None  # the minute sweep sends it when it is due
+    settings = config.current()
+    decision = rules.decide(row, settings, now)
+    if decision.action == "skip":
+        _move(
+            row.id,
+            (NotificationStatus.PENDING,),
+            status=NotificationStatus.SKIPPED,
+            skip_reason=decision.reason,
+        )
+        db.session.commit()
+        return NotificationStatus.SKIPPED
+    if decision.action == "defer":
+        _move(
+            row.id,
+            (NotificationStatus.PENDING,),
+            scheduled_for=decision.until,
+            skip_reason=decision.reason,
+        )
+        db.session.commit()
+        return NotificationStatus.PENDING
+    # Claimed and committed before any provider is called: a second job, or this one re-run after
+    # its worker died, finds it `sending` and does nothing.
+    if not _move(row.id, (NotificationStatus.PENDING,), status=NotificationStatus.SENDING):
+        db.session.rollback()
+        return None
+    db.session.commit()
+    return _try_providers(db.session.get(Notification, notification_id), settings)
+
+
+def _try_providers(row: Notification, settings: config.NotifySettings) -> str:
+    order = settings.order(row.channel)
+    failures = []
+    for name in order:
+        if circuit.is_open(name):
+            failures.append(f"{name}: skipped (cooling off after repeated failures)")
+            continue
+        client = providers.client_for(name)
+        if client is None:
+            failures.append(f"{name}: not configured")
+            continue
+        started = time.monotonic()
+        result = client.send(providers.message_for(row, name))
+        _record_attempt(row, result, started)
+        if result.outcome == Outcome.ACCEPTED:
+            circuit.record_success(name)
+            _accepted(row, result)
+            return NotificationStatus.SENT
+        if result.outcome == Outcome.PERMANENT:
+            _permanent(row, result)
+            return NotificationStatus.FAILED
+        circuit.record_failure(
+            name,
+            int(settings.circuit_threshold),
+            int(settings.circuit_window_seconds),
+            int(settings.circuit_cooling_off_seconds),
+        )
+        failures.append(f"{name}: {result.detail or result.outcome}")
+    return _every_provider_failed(
+        row, "; ".join(failures) or "No provider is configured for this channel."
+    )
+
+
+def _record_attempt(row: Notification, result: SendResult, started: float) -> None:
+    db.session.add(
+        NotificationAttempt(
+            notification_id=row.id,
+            provider=result.provider,
+            outcome=result.outcome,
+            detail=result.detail[:2000],
+            response=result.response[:2000],
+            http_status=result.http_status,
+            provider_message_id=result.provider_message_id,
+            duration_ms=int((time.monotonic() - started) * 1000),
+        )
+    )
+    db.session.commit()
+
+
+def _accepted(row: Notification, result: SendResult) -> None:
+    values = {
+        "status": NotificationStatus.SENT,
+        "provider": result.provider,
+        "provider_message_id": result.provider_message_id,
+        "provider_response": result.response[:2000],
+        "sent_at": utcnow(),
+    }
+    if result.cost is not None:
+        values.update(cost=result.cost, currency=result.currency)
+    if result.segments:
+        values["segments"] = result.segments
+    _move(row.id, (NotificationStatus.SENDING,), **values)
+    db.session.commit()
+    receipts.apply_waiting(row.id)  # receipts that came before we recorded the provider's id
+
+
+def _permanent(row: Notification, result: SendResult) -> None:
+    _move(
+        row.id,
+        (NotificationStatus.SENDING,),
+        status=NotificationStatus.FAILED,
+        provider=result.provider,
+        provider_response=result.response[:2000],
+        failed_at=utcnow(),
+        skip_reason=result.detail[:200] or "The provider says the recipient cannot receive it.",
+    )
+    exists = db.session.scalar(
+        select(Suppression.id).where(
+            Suppression.channel == row.channel, Suppression.contact == row.recipient_contact
+        )
+    )
+    if exists is None:
+        db.session.add(
+            Suppression(
+                channel=row.channel,
+                contact=row.recipient_contact,
+                reason=SuppressionReason.INVALID,
+                provider=result.provider,
+                detail=result.detail[:500],
+            )
+        )
+    db.session.commit()
+
+
+def _every_provider_failed(row: Notification, why: str) -> str:
+    if row.retry_count < row.max_retries:
+        delay = RETRY_DELAYS[min(row.retry_count, len(RETRY_DELAYS) - 1)]
+        _move(
+            row.id,
+            (NotificationStatus.SENDING,),
+            status=NotificationStatus.PENDING,
+            retry_count=row.retry_count + 1,
+            scheduled_for=utcnow() + timedelta(seconds=delay),
+            skip_reason=f"Every provider failed; retrying in {delay // 60 or 1} min: {why}"[:200],
+        )
+        db.session.commit()
+        return NotificationStatus.PENDING
+    _move(
+        row.id,
+        (NotificationStatus.SENDING,),
+        status=NotificationStatus.FAILED,
+        failed_at=utcnow(),
+        skip_reason=f"Every provider failed {row.retry_count + 1} times: {why}"[:200],
+    )
+    db.session.commit()
+    return NotificationStatus.FAILED
+
+
+def due_ids(limit: int = 1000) -> list[int]:
+    """Pending notifications whose time has come (scheduled, deferred or being retried), and
+    unscheduled ones older than a minute whose job Redis lost."""
+    now = utcnow()
+    return list(
+        db.session.scalars(
+            select(Notification.id)
+            .where(
+                Notification.status == NotificationStatus.PENDING,
+                or_(
+                    Notification.scheduled_for <= now,
+                    Notification.scheduled_for.is_(None)
+                    & (Notification.created_at < now - LOST_JOB_AFTER),
+                ),
+            )
+            .order_by(Notification.id)
+            .limit(limit)
+        )
+    )
+
+
+def abandon_stale_sending() -> int:
+    """Notifications left `sending` by a worker that died: they may or may not have reached the
+    provider, so they are failed (staff may resend), never sent again automatically."""
+    cutoff = utcnow() - STALE_SENDING
+    moved = db.session.execute(
+        update(Notification)
+        .where(Notification.status == NotificationStatus.SENDING, Notification.updated_at < cutoff)
+        .values(
+            status=NotificationStatus.FAILED,
+            failed_at=utcnow(),
+            skip_reason="The worker stopped while sending; not sent again to avoid a duplicate.",
+        )
+    ).rowcount
+    db.session.commit()
+    return moved

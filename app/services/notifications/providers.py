@@ -1,0 +1,86 @@
+"""The provider clients the gateway may use, built from the settings in force, and the message
+each is given (our id as its reference; the delivery-report URL where the provider takes one)."""
+
+import logging
+
+from app.integrations.notify import africastalking, infobip, mailgun, sendgrid, ses, twilio
+from app.integrations.notify.base import EmailMessage, SmsMessage
+from app.models import Channel, Notification
+from app.services.mpesa import config as mpesa_config
+from app.services.notifications import config
+
+log = logging.getLogger(__name__)
+
+# name -> (config class, client class, the settings without which it is not configured)
+CLIENTS = {
+    "twilio": (twilio.TwilioConfig, twilio.TwilioSms, ("account_sid", "auth_token", "from_number")),
+    "africastalking": (
+        africastalking.AfricasTalkingConfig,
+        africastalking.AfricasTalkingSms,
+        ("username", "api_key"),
+    ),
+    "infobip": (infobip.InfobipConfig, infobip.InfobipSms, ("base_url", "api_key")),
+    "sendgrid": (sendgrid.SendGridConfig, sendgrid.SendGridClient, ("api_key", "from_address")),
+    "mailgun": (
+        mailgun.MailgunConfig,
+        mailgun.MailgunClient,
+        ("api_key", "domain", "from_address"),
+    ),
+    "ses": (
+        ses.SesConfig,
+        ses.SesClient,
+        ("access_key_id", "secret_access_key", "region", "from_address"),
+    ),
+}
+# Settings of ours that are not the client's: webhook verification material.
+NOT_CLIENT_FIELDS = {
+    "callback_secret",
+    "webhook_public_key",
+    "webhook_signing_key",
+    "sns_topic_arns",
+}
+
+
+def client_for(name: str):
+    """The provider's client, or None when it is not configured (or its settings are unusable,
+    which is logged)."""
+    if name not in CLIENTS:
+        return None
+    config_class, client_class, required = CLIENTS[name]
+    values = {k: v for k, v in config.provider_values(name).items() if k not in NOT_CLIENT_FIELDS}
+    if not all(values.get(field) for field in required):
+        return None
+    try:
+        return client_class(config_class(**values))
+    except (TypeError, ValueError) as exc:
+        log.warning("%s settings cannot be used: %s", name, exc)
+        return None
+
+
+def callback_url(provider: str) -> str | None:
+    """Where `provider` posts its delivery reports, on our public address (None while unset).
+    Providers that do not sign get the secret path segment in it."""
+    base = mpesa_config.current().public_base_url.rstrip("/")
+    if not base:
+        return None
+    secret = config.provider_values(provider).get("callback_secret")
+    tail = f"{secret}/status" if secret else "status"
+    return f"{base}/callbacks/notify/{provider}/{tail}"
+
+
+def message_for(row: Notification, provider: str):
+    if row.channel == Channel.SMS:
+        return SmsMessage(
+            to=row.recipient_contact,
+            body=row.message,
+            reference=str(row.id),
+            status_callback_url=callback_url(provider),
+        )
+    return EmailMessage(
+        to=row.recipient_contact,
+        subject=row.subject or "",
+        text=row.message,
+        html=row.html_message,
+        reference=str(row.id),
+        status_callback_url=callback_url(provider),
+    )

@@ -1,0 +1,790 @@
+"""M-Pesa callback benchmark: serve the app with gunicorn and real RQ workers, post one STK
+success callback per pending payment (and 10% duplicates) from many concurrent senders, and check
+that every one was acknowledged at once, stored, and credited exactly once.
+
+    .venv/bin/python bench/callbacks.py                  # SQLite in a temporary directory
+    .venv/bin/python bench/callbacks.py --database-url postgresql+psycopg://postgres@127.0.0.1/daystar_callbacks_bench
+    .venv/bin/python bench/callbacks.py --both           # SQLite, then PostgreSQL (the URL above)
+
+Creates the tables in a SQLite file in a temporary directory, or in a schema of its own in the
+PostgreSQL database (created if missing; the schema is dropped at the end), seeds the demo SACCO
+and records --payments pending STK requests, each with its own CheckoutRequestID,
+MerchantRequestID, amount, phone and receipt, for a contribution or a loan repayment. Starts `gunicorn -w 2` (production config,
+throwaway secrets, a free Redis database number) and --rq-workers `python worker.py` processes,
+then posts, in alternating rounds from --senders threads with a `requests.Session` each:
+
+- POST /callbacks/mpesa/<secret>/stk  the callback, in the shape of Daraja's official sample
+  (shared/reference/mpesa/samples/stk_callback_success.json), plus --duplicates of them again,
+  half in flight at the same time as their original and half later;
+- POST /bench/raw-callback            the baseline (bench/callbacks_app.py): the same bodies, only
+  inserted into a table of its own.
+
+It then waits (--process-timeout) until the workers have processed every stored callback, and
+prints acknowledgements per second, p50/p99 latency and where the server's time went (its
+Server-Timing header), the time until all were processed, and the counts credited, duplicated,
+credited twice and lost; then PASS or MISS for each target: p99 acknowledgement under 100 ms, at
+least half the baseline's throughput, zero lost, zero credited twice. Figures, not asserts: the
+script exits 0 whatever it measured, and non-zero only if the setup fails.
+"""
+
+import argparse
+import contextlib
+import copy
+import json
+import math
+import os
+import random
+import secrets
+import signal
+import string
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+from cryptography.fernet import Fernet  # noqa: E402
+from redis import Redis  # noqa: E402
+from rq import Worker  # noqa: E402
+from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from app import clock, create_app  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.models import (  # noqa: E402
+    CallbackState,
+    Contribution,
+    Loan,
+    Member,
+    MemberStatus,
+    MpesaCallback,
+    MpesaStatus,
+    MpesaTransaction,
+    MpesaType,
+    PaymentMethod,
+    PaymentPurpose,
+    Repayment,
+)
+from app.services import demo  # noqa: E402
+from app.services.repayments import REPAYABLE  # noqa: E402
+from bench.api import claim_redis, ensure_postgres_database, free_port  # noqa: E402
+from bench.callbacks_app import RAW_CALLBACKS  # noqa: E402
+from config import TestingConfig  # noqa: E402
+
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/daystar_callbacks_bench"
+SAMPLE = ROOT / "tests" / "data" / "mpesa" / "stk_callback_success.json"  # Daraja's sample, copied
+BASELINE_PATH = "/bench/raw-callback"
+ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
+P99_TARGET_MS = 100
+AMOUNT_MARK = "@amount@"  # replaced by the amount written as Daraja writes it: 250.00
+OPEN = (MpesaStatus.QUEUED, MpesaStatus.PENDING, MpesaStatus.UNKNOWN)
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    pass
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=_HelpFormatter)
+    parser.add_argument("--payments", type=int, default=5000, help="pending STK requests to settle")
+    parser.add_argument(
+        "--duplicates", type=float, default=0.10, help="share of callbacks sent a second time"
+    )
+    parser.add_argument(
+        "--loan-share", type=float, default=0.4, help="share of payments that repay a loan"
+    )
+    parser.add_argument("--members", type=int, default=3000, help="members to seed")
+    parser.add_argument("--seed", type=int, default=42, help="random seed of data and order")
+    parser.add_argument("--senders", type=int, default=32, help="concurrent sender threads")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--rq-workers", type=int, default=2, help="`python worker.py` processes")
+    parser.add_argument("--rounds", type=int, default=5, help="baseline/callback alternations")
+    parser.add_argument(
+        "--warmup", type=int, default=64, help="posts to each route before timing (still checked)"
+    )
+    parser.add_argument(
+        "--process-timeout",
+        type=float,
+        default=1800,
+        help="seconds to wait for the workers after the last post",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="default: SQLite in a temporary directory; with --both: " + DEFAULT_POSTGRES,
+    )
+    parser.add_argument(
+        "--both",
+        action="store_true",
+        help="run on SQLite in a temporary directory, then on PostgreSQL at --database-url",
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="Redis server")
+    args = parser.parse_args(argv)
+    if args.payments < 1 or not 0 <= args.duplicates <= 1 or not 0 <= args.loan_share <= 1:
+        parser.error("--payments must be positive; --duplicates and --loan-share 0 to 1")
+    return args
+
+
+# --- the payments we pretend to have requested --------------------------------------------------
+@dataclass(frozen=True)
+class Payment:
+    """One pending STK request of this run and what its callback will say."""
+
+    checkout_request_id: str
+    merchant_request_id: str
+    amount: int
+    phone: str
+    receipt: str
+    purpose: str
+
+
+@dataclass(frozen=True)
+class Post:
+    payment: Payment
+    body: bytes
+    duplicate: bool
+
+
+@contextlib.contextmanager
+def postgres_schema(url: str):
+    """A schema of this run's own in the database `url` names (created if missing): yields the
+    URL whose connections use it, and drops it with everything in it on the way out. Every run
+    starts from tables built from the current models, and nothing else in the database is read
+    or changed."""
+    if ensure_postgres_database(url):
+        print(f"  created the database {make_url(url).database}")
+    schema = f"callbacks_bench_{os.getpid()}"
+    admin = create_engine(url)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        print(f"  in the schema {schema} (dropped at the end)")
+        scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield scoped.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
+
+
+def bench_app(url: str, redis_url: str):
+    """The app this script uses for seeding and counting (not the one being measured)."""
+
+    class BenchConfig(TestingConfig):
+        SQLALCHEMY_DATABASE_URI = url
+        REDIS_URL = redis_url
+        TESTING = False
+
+    return create_app(BenchConfig)
+
+
+def create_tables_and_members(members: int, seed: int) -> None:
+    """The app's tables and the baseline's, and the demo SACCO (unless members exist)."""
+    db.create_all()
+    RAW_CALLBACKS.create(db.engine, checkfirst=True)
+    started = time.perf_counter()
+    result = demo.seed(members=members, seed=seed, if_empty=True)
+    if result.skipped:
+        print(f"  {result.summary()} Using them.")
+    else:
+        print(f"  seeded {members:,} members in {time.perf_counter() - started:.1f} s")
+
+
+def new_run_tag() -> str:
+    """Three letters that begin no checkout id and no ledger reference yet: the prefix of this
+    run's ids and receipts, so that its rows can be counted apart from everything else."""
+    chooser = random.SystemRandom()
+    while True:
+        tag = "".join(chooser.choices(string.ascii_uppercase, k=3))
+        taken = [
+            select(MpesaTransaction.id).where(
+                MpesaTransaction.checkout_request_id.startswith(f"ws_CO_{tag}")
+            ),
+            select(Repayment.id).where(Repayment.reference.startswith(tag)),
+            select(Contribution.id).where(Contribution.reference.startswith(tag)),
+        ]
+        if not any(db.session.scalar(query.limit(1)) for query in taken):
+            return tag
+
+
+def record_pending_payments(count: int, loan_share: float, tag: str, rng: random.Random):
+    """`count` pending STK requests as `sent_stk` in tests/mpesa records them: a contribution of
+    a member who has not exited, or a repayment no larger than what its loan still owes."""
+    members = db.session.execute(
+        select(Member.id, Member.phone, Member.member_number).where(
+            Member.status != MemberStatus.EXITED
+        )
+    ).all()
+    loans = db.session.execute(
+        select(Loan.id, Loan.member_id, Loan.balance, Member.phone, Member.member_number)
+        .join(Member, Member.id == Loan.member_id)
+        .where(Loan.status.in_(REPAYABLE))
+    ).all()
+    owed = {loan.id: loan.balance for loan in loans}
+    payments, rows = [], []
+    for number in range(count):
+        loan = rng.choice(loans) if loans and rng.random() < loan_share else None
+        amount = rng.randint(50, 5000)
+        if loan is not None:
+            amount = min(amount, int(owed[loan.id]))
+            if amount < 10:
+                loan = None
+                amount = rng.randint(50, 5000)
+        if loan is not None:
+            owed[loan.id] -= amount
+            member_id, phone, reference = loan.member_id, loan.phone, loan.member_number
+            purpose = PaymentPurpose.LOAN_REPAYMENT
+        else:
+            member = rng.choice(members)
+            member_id, phone, reference = member.id, member.phone, member.member_number
+            purpose = PaymentPurpose.CONTRIBUTION
+        payment = Payment(
+            checkout_request_id=f"ws_CO_{tag}{number:010d}",
+            merchant_request_id=f"{tag}-{number:08d}-1",
+            amount=amount,
+            phone=phone,
+            receipt=f"{tag}{number:07d}",
+            purpose=purpose,
+        )
+        payments.append(payment)
+        rows.append(
+            {
+                "transaction_type": MpesaType.STK_PUSH,
+                "status": MpesaStatus.PENDING,
+                "environment": "simulator",
+                "merchant_request_id": payment.merchant_request_id,
+                "checkout_request_id": payment.checkout_request_id,
+                "phone_number": phone,
+                "amount": Decimal(amount).quantize(Decimal("0.01")),
+                "account_reference": reference,
+                "member_id": member_id,
+                "loan_id": loan.id if loan is not None else None,
+                "payment_purpose": purpose,
+                "contribution_kind": "deposit" if purpose == PaymentPurpose.CONTRIBUTION else None,
+            }
+        )
+    db.session.execute(insert(MpesaTransaction), rows)
+    db.session.commit()
+    return payments
+
+
+def load_sample() -> dict:
+    if not SAMPLE.exists():
+        raise SystemExit(f"the official sample is missing: {SAMPLE}")
+    return json.loads(SAMPLE.read_text())
+
+
+def callback_body(sample: dict, payment: Payment, paid_at: str) -> bytes:
+    """Daraja's success callback for this payment, in the exact shape of the official sample."""
+    data = copy.deepcopy(sample)
+    stk = data["Body"]["stkCallback"]
+    stk["MerchantRequestID"] = payment.merchant_request_id
+    stk["CheckoutRequestID"] = payment.checkout_request_id
+    values = {
+        "Amount": AMOUNT_MARK,
+        "MpesaReceiptNumber": payment.receipt,
+        "TransactionDate": int(paid_at),
+        "PhoneNumber": int(payment.phone),
+    }
+    for item in stk["CallbackMetadata"]["Item"]:
+        item["Value"] = values.get(item["Name"], item.get("Value"))
+    text = json.dumps(data, indent=4).replace(f'"{AMOUNT_MARK}"', f"{payment.amount}.00")
+    return text.encode()
+
+
+def plan_posts(payments: list[Payment], duplicates: float, senders: int, rng: random.Random):
+    """Every payment's callback once, in random order, and `duplicates` of them a second time:
+    half right behind their original (in flight together), half some rounds of senders later."""
+    sample = load_sample()
+    paid_at = datetime.now(clock.NAIROBI).strftime("%Y%m%d%H%M%S")
+    order = rng.sample(payments, len(payments))
+    keyed = [
+        (float(i), Post(p, callback_body(sample, p, paid_at), False)) for i, p in enumerate(order)
+    ]
+    repeated = rng.sample(range(len(order)), round(len(order) * duplicates))
+    half = len(repeated) // 2
+    for place in repeated[:half]:
+        keyed.append((place + 0.5, Post(order[place], keyed[place][1].body, True)))
+    for place in repeated[half:]:
+        later = place + 2 * senders
+        keyed.append((rng.uniform(later, max(later, len(order))), Post(order[place], keyed[place][1].body, True)))  # fmt: skip
+    keyed.sort(key=lambda pair: pair[0])
+    return [post for _, post in keyed], half
+
+
+# --- processes ----------------------------------------------------------------------------------
+def server_environment(url: str, redis_url: str, callback_secret: str) -> dict[str, str]:
+    """As deployed: production config, secrets from the environment (throwaway ones here)."""
+    return {
+        **os.environ,
+        "DAYSTAR_ENV": "production",
+        "DATABASE_URL": url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "DAYSTAR_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "DAYSTAR_MPESA_CALLBACK_SECRET": callback_secret,
+        # Nothing here may reach Safaricom: a closed loopback port fails at once.
+        "DAYSTAR_MPESA_ENV": "simulator",
+        "DAYSTAR_MPESA_BASE_URL": "http://127.0.0.1:9",
+    }
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (an RQ worker's scheduler and work horse)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            # The command name (2nd field) may hold spaces; the parent pid follows its ")".
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+    return children
+
+
+def stop(process: subprocess.Popen, seconds: float = 30) -> None:
+    """SIGTERM (gunicorn and RQ finish what they are doing), then SIGKILL if it takes too long;
+    then SIGTERM whatever child outlived it (an RQ worker may leave its scheduler running)."""
+    children = child_pids(process.pid)
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict, workers: int, log_path: Path):
+    """`gunicorn bench.callbacks_app` on a free loopback port; yields its base URL."""
+    port = free_port()
+    command = [
+        str(Path(sys.executable).with_name("gunicorn")),
+        "--workers",
+        str(workers),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--chdir",
+        str(ROOT),
+        "--timeout",
+        "120",
+        "bench.callbacks_app:create_bench_app()",
+    ]
+    base = f"http://127.0.0.1:{port}"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"gunicorn exited ({process.returncode}):\n{log_path.read_text()}")
+            with contextlib.suppress(requests.RequestException):
+                # Any answer (405: the route takes POST only) means the workers are up.
+                if requests.get(base + BASELINE_PATH, timeout=5).status_code < 500:
+                    break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"gunicorn did not answer in 60 s:\n{log_path.read_text()}")
+            time.sleep(0.3)
+        print(f"  gunicorn: {workers} workers at {base} (pid {process.pid})")
+        yield base
+    finally:
+        stop(process)
+
+
+@contextlib.contextmanager
+def rq_workers(env: dict, count: int, redis_url: str, log_dir: Path):
+    """`count` real `python worker.py` processes (every queue); stopped on the way out."""
+    processes = []
+    try:
+        for number in range(count):
+            with open(log_dir / f"worker-{number}.log", "wb") as log:
+                processes.append(
+                    subprocess.Popen(  # noqa: S603
+                        [sys.executable, str(ROOT / "worker.py")],
+                        cwd=ROOT,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        connection = Redis.from_url(redis_url)
+        deadline = time.monotonic() + 60
+        while Worker.count(connection=connection) < count:
+            dead = [p for p in processes if p.poll() is not None]
+            if dead or time.monotonic() > deadline:
+                logs = (log_dir / "worker-0.log").read_text()[-3000:]
+                raise SystemExit(f"the RQ workers did not start:\n{logs}")
+            time.sleep(0.3)
+        print(f"  RQ workers: {count} (pids {', '.join(str(p.pid) for p in processes)})")
+        yield processes
+    finally:
+        for process in processes:
+            stop(process)
+
+
+# --- sending ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ack:
+    checkout_request_id: str
+    latency_ms: float
+    status: int  # 0: no answer at all
+    accepted: bool  # 200 with Daraja's {"ResultCode": 0, ...}
+    server_ms: dict[str, float]  # the Server-Timing parts
+
+
+@dataclass
+class RouteTiming:
+    acks: list[Ack] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def accepted(self) -> list[Ack]:
+        return [ack for ack in self.acks if ack.accepted]
+
+    @property
+    def per_second(self) -> float:
+        return len(self.accepted) / self.seconds if self.seconds else 0.0
+
+    def latency(self, quantile: float) -> float:
+        return percentile([ack.latency_ms for ack in self.acks], quantile)
+
+    def server(self, part: str, quantile: float) -> float:
+        return percentile([ack.server_ms.get(part, 0.0) for ack in self.acks], quantile)
+
+
+def percentile(values: list[float], quantile: float) -> float:
+    """The nearest-rank percentile (p99 of 5,000 values is the 4,950th smallest)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(quantile * len(ordered)) - 1)]
+
+
+def server_timing(header: str) -> dict[str, float]:
+    parts = {}
+    for part in header.split(","):
+        name, _, duration = part.strip().partition(";dur=")
+        with contextlib.suppress(ValueError):
+            parts[name] = float(duration)
+    return parts
+
+
+class Senders:
+    """A pool of threads, each posting with its own `requests.Session`, as Safaricom's many
+    connections would."""
+
+    def __init__(self, base: str, threads: int):
+        self.base = base
+        self.local = threading.local()
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="bench-sender")
+
+    def session(self) -> requests.Session:
+        session = getattr(self.local, "session", None)
+        if session is None:
+            session = self.local.session = requests.Session()
+        return session
+
+    def post(self, path: str, post: Post) -> Ack:
+        started = time.perf_counter()
+        try:
+            response = self.session().post(
+                self.base + path,
+                data=post.body,
+                headers={"Content-Type": "application/json"},
+                timeout=60,
+            )
+            answer = response.content
+        except requests.RequestException:
+            return Ack(post.payment.checkout_request_id, (time.perf_counter() - started) * 1000, 0, False, {})  # fmt: skip
+        elapsed = (time.perf_counter() - started) * 1000
+        accepted = False
+        if response.status_code == 200:
+            with contextlib.suppress(ValueError):
+                accepted = json.loads(answer) == ACCEPTED
+        timing = server_timing(response.headers.get("Server-Timing", ""))
+        return Ack(
+            post.payment.checkout_request_id, elapsed, response.status_code, accepted, timing
+        )
+
+    def send(self, path: str, posts: list[Post], timing: RouteTiming) -> None:
+        started = time.perf_counter()
+        acks = list(self.pool.map(lambda post: self.post(path, post), posts))
+        timing.seconds += time.perf_counter() - started
+        timing.acks += acks
+
+    def close(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
+
+
+@dataclass
+class Sent:
+    callbacks: RouteTiming
+    baseline: RouteTiming
+    warmup_acks: list[Ack]
+    first_post_at: float
+    last_post_at: float
+
+
+def send_everything(senders: Senders, callback_path: str, posts: list[Post], args) -> Sent:
+    """Warm both routes up, then post the callbacks and the baseline in alternating rounds (the
+    baseline first in even rounds, last in odd ones), so that outside load hits both alike."""
+    callbacks, baseline = RouteTiming(), RouteTiming()
+    warm, timed = posts[: args.warmup], posts[args.warmup :]
+    first_post_at = time.perf_counter()
+    warmup = RouteTiming()
+    senders.send(callback_path, warm, warmup)
+    senders.send(BASELINE_PATH, warm, RouteTiming())
+    step = max(1, math.ceil(len(timed) / max(1, args.rounds)))
+    for number, start in enumerate(range(0, len(timed), step)):
+        chunk = timed[start : start + step]
+        order = [(BASELINE_PATH, baseline), (callback_path, callbacks)]
+        for path, timing in order if number % 2 == 0 else reversed(order):
+            senders.send(path, chunk, timing)
+    return Sent(callbacks, baseline, warmup.acks, first_post_at, time.perf_counter())
+
+
+# --- after the posts ----------------------------------------------------------------------------
+def run_callbacks(tag: str):
+    return MpesaCallback.correlation_id.startswith(f"ws_CO_{tag}")
+
+
+def wait_until_processed(tag: str, expected: int, timeout: float) -> float | None:
+    """Poll until at least `expected` callbacks of this run are stored and none waits for its
+    job; the moment that happened (perf_counter), or None after `timeout` seconds."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        stored, waiting = db.session.execute(
+            select(
+                func.count(),
+                func.count().filter(MpesaCallback.state == CallbackState.RECEIVED),
+            ).where(run_callbacks(tag))
+        ).one()
+        db.session.rollback()  # no snapshot or SQLite read lock held between polls
+        if stored >= expected and not waiting:
+            return time.perf_counter()
+        if time.perf_counter() > deadline:
+            return None
+        time.sleep(0.25)
+
+
+@dataclass
+class Outcomes:
+    credited: int  # completed with exactly one ledger row for its receipt
+    duplicated: int  # callbacks recorded as duplicates
+    credited_twice: int  # receipts on the ledger more than once + transactions credited twice
+    still_pending: int
+    never_stored: int  # acknowledged deliveries with no stored row
+    never_processed: int  # stored rows still waiting for their job
+    transaction_states: Counter
+    callback_states: Counter
+
+    @property
+    def lost(self) -> int:
+        return self.still_pending + self.never_stored + self.never_processed
+
+
+def count_outcomes(tag: str, acks: list[Ack]) -> Outcomes:
+    """What the database says happened to this run's payments and callbacks."""
+    transactions = db.session.execute(
+        select(MpesaTransaction.id, MpesaTransaction.status, MpesaTransaction.mpesa_receipt_number)
+        .where(MpesaTransaction.checkout_request_id.startswith(f"ws_CO_{tag}"))
+    ).all()  # fmt: skip
+    ledger = Counter()
+    for model in (Repayment, Contribution):
+        ledger.update(
+            db.session.scalars(
+                select(model.reference).where(
+                    model.method == PaymentMethod.MPESA, model.reference.startswith(tag)
+                )
+            )
+        )
+    callbacks = db.session.execute(
+        select(MpesaCallback.correlation_id, MpesaCallback.state, MpesaCallback.transaction_id)
+        .where(run_callbacks(tag))
+    ).all()  # fmt: skip
+    db.session.rollback()
+    credits_per_transaction = Counter(
+        c.transaction_id for c in callbacks if c.state == CallbackState.PROCESSED
+    )
+    stored = Counter(c.correlation_id for c in callbacks)
+    acknowledged = Counter(ack.checkout_request_id for ack in acks if ack.accepted)
+    return Outcomes(
+        credited=sum(
+            1
+            for t in transactions
+            if t.status == MpesaStatus.COMPLETED and ledger[t.mpesa_receipt_number] == 1
+        ),
+        duplicated=sum(1 for c in callbacks if c.state == CallbackState.DUPLICATE),
+        credited_twice=sum(1 for n in ledger.values() if n > 1)
+        + sum(1 for n in credits_per_transaction.values() if n > 1),
+        still_pending=sum(1 for t in transactions if t.status in OPEN),
+        never_stored=sum(max(0, n - stored[checkout]) for checkout, n in acknowledged.items()),
+        never_processed=sum(1 for c in callbacks if c.state == CallbackState.RECEIVED),
+        transaction_states=Counter(t.status for t in transactions),
+        callback_states=Counter(c.state for c in callbacks),
+    )
+
+
+def show_log_tails(log_dir: Path, lines: int = 20) -> None:
+    """The end of gunicorn's and the workers' logs: why something was refused or not processed."""
+    for path in sorted(log_dir.glob("*.log")):
+        tail = path.read_text(errors="replace").splitlines()[-lines:]
+        print(f"  --- {path.name} (last {len(tail)} lines)")
+        print("\n".join("    " + line for line in tail))
+
+
+# --- report -------------------------------------------------------------------------------------
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def report(
+    label: str, sent: Sent, outcomes: Outcomes, done_at: float | None, posts: int
+) -> list[str]:
+    callbacks, baseline = sent.callbacks, sent.baseline
+    print(f"\n{label}")
+    print(
+        f"  {'':<30}{'ack/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}   server p50/p99 ms:"
+        f"{'app':>13}{'sql':>12}{'commit':>12}{'redis':>12}"
+    )
+    for name, timing in (("STK callback route", callbacks), ("baseline (raw insert)", baseline)):
+        parts = "".join(
+            f"{timing.server(part, 0.5):>6.1f}/{timing.server(part, 0.99):<6.1f}"
+            for part in ("app", "sql", "commit", "redis")
+        )
+        print(
+            f"  {name:<30}{timing.per_second:8.1f}{timing.latency(0.5):9.1f}"
+            f"{timing.latency(0.99):9.1f}{timing.latency(1.0):9.1f}{'':21}{parts}"
+        )
+        refused = Counter(ack.status for ack in timing.acks if not ack.accepted)
+        if refused:
+            print(f"    not acknowledged: {dict(refused)} (HTTP status: count; 0 = no answer)")
+    if done_at is None:
+        print("  processing: NOT finished within the timeout")
+    else:
+        total = done_at - sent.first_post_at
+        print(
+            f"  processing: all {posts:,} callbacks processed {total:.1f} s after the first post "
+            f"({done_at - sent.last_post_at:.1f} s after the last); {posts / total:.0f} callbacks/s"
+        )
+    print(
+        f"  credited {outcomes.credited:,} (completed with exactly one ledger row); "
+        f"duplicated {outcomes.duplicated:,}; credited twice {outcomes.credited_twice}; "
+        f"lost {outcomes.lost} (still pending {outcomes.still_pending}, acknowledged but never "
+        f"stored {outcomes.never_stored}, stored but never processed {outcomes.never_processed})"
+    )
+    print(
+        f"  transactions: {dict(sorted(outcomes.transaction_states.items()))}; "
+        f"callbacks: {dict(sorted(outcomes.callback_states.items()))}"
+    )
+    share = callbacks.per_second / baseline.per_second if baseline.per_second else 0.0
+    checks = [
+        (
+            callbacks.latency(0.99) < P99_TARGET_MS,
+            f"p99 acknowledgement {callbacks.latency(0.99):.1f} ms (under {P99_TARGET_MS} ms)",
+        ),
+        (
+            share >= 0.5,
+            f"{callbacks.per_second:.1f} acknowledged/s is {share:.0%} of the baseline's "
+            f"{baseline.per_second:.1f} (at least 50%)",
+        ),
+        (outcomes.lost == 0 and done_at is not None, f"lost {outcomes.lost} (zero)"),
+        (outcomes.credited_twice == 0, f"credited twice {outcomes.credited_twice} (zero)"),
+    ]
+    print("  targets:")
+    misses = []
+    for ok, line in checks:
+        print(f"    {verdict(ok)}  {line}")
+        misses += [] if ok else [f"{label}: {line}"]
+    return misses
+
+
+def run_one(url: str, args, tmp: Path) -> list[str]:
+    postgres = url.startswith("postgresql")
+    label = f"{'PostgreSQL' if postgres else 'SQLite'}: {make_url(url).render_as_string(hide_password=True)}"
+    print(f"\n== {label}")
+    if not postgres:
+        return run_on(url, label, args, tmp)
+    with postgres_schema(url) as scoped_url:
+        return run_on(scoped_url, label, args, tmp)
+
+
+def run_on(url: str, label: str, args, tmp: Path) -> list[str]:
+    redis_url = claim_redis(args.redis_url)
+    rng = random.Random(args.seed)
+    try:
+        app = bench_app(url, redis_url)
+        with app.app_context():
+            create_tables_and_members(args.members, args.seed)
+            tag = new_run_tag()
+            payments = record_pending_payments(args.payments, args.loan_share, tag, rng)
+            purposes = Counter(p.purpose for p in payments)
+            posts, at_once = plan_posts(payments, args.duplicates, args.senders, rng)
+            duplicates = sum(1 for post in posts if post.duplicate)
+            print(
+                f"  {len(payments):,} pending STK requests (ids ws_CO_{tag}..., receipts {tag}...): "
+                f"{purposes[PaymentPurpose.CONTRIBUTION]:,} contributions, "
+                f"{purposes[PaymentPurpose.LOAN_REPAYMENT]:,} loan repayments"
+            )
+            print(
+                f"  {len(posts):,} callbacks ({duplicates:,} duplicates, {at_once:,} of them in "
+                f"flight with their original) and as many baseline posts, {args.warmup} of each "
+                f"untimed, from {args.senders} senders in {args.rounds} alternating rounds"
+            )
+            callback_secret = secrets.token_urlsafe(24)
+            env = server_environment(url, redis_url, callback_secret)
+            with (
+                gunicorn(env, args.workers, tmp / "gunicorn.log") as base,
+                rq_workers(env, args.rq_workers, redis_url, tmp),
+            ):
+                senders = Senders(base, args.senders)
+                try:
+                    sent = send_everything(senders, f"/callbacks/mpesa/{callback_secret}/stk", posts, args)  # fmt: skip
+                finally:
+                    senders.close()
+                acks = sent.warmup_acks + sent.callbacks.acks
+                stored = sum(1 for ack in acks if ack.accepted)
+                done_at = wait_until_processed(tag, stored, args.process_timeout)
+            outcomes = count_outcomes(tag, acks)
+            if done_at is None or any(not ack.accepted for ack in acks):
+                show_log_tails(tmp)
+            db.session.remove()
+            db.engine.dispose()
+        return report(label, sent, outcomes, done_at, stored)
+    finally:
+        Redis.from_url(redis_url).flushdb()  # the jobs, the workers' keys, and the claim
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    # Stopped from outside (SIGTERM): still stop gunicorn and the workers and free Redis.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    with tempfile.TemporaryDirectory(prefix="daystar-callbacks-bench-") as tmp:
+        sqlite_url = f"sqlite:///{tmp}/bench.db"
+        if args.both:
+            urls = [sqlite_url, args.database_url or DEFAULT_POSTGRES]
+        else:
+            urls = [args.database_url or sqlite_url]
+        misses = []
+        for url in urls:
+            run_dir = Path(tmp) / ("postgres" if url.startswith("postgresql") else "sqlite")
+            run_dir.mkdir()
+            misses += run_one(url, args, run_dir)
+        print("\nAll targets met." if not misses else "\nMissed:\n  " + "\n  ".join(misses))
+        print("(figures carry the noise of whatever else runs on this machine)")
+
+
+if __name__ == "__main__":
+    main()
