@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
+import simplejson
 from flask import Blueprint, request
 
 from sandbox.notify import text
@@ -325,11 +326,6 @@ def report(message: Message, step: Step) -> Webhook | None:
         if platform:
             result["platform"] = platform
     body = {"results": [result]}
-    raw = json.dumps(body, default=_number).encode()
+    # Prices go out as JSON numbers written from Decimal, never through float.
+    raw = simplejson.dumps(body, use_decimal=True).encode()
     return Webhook(url, body, raw, {"Content-Type": "application/json"})
-
-
-def _number(value):
-    if isinstance(value, Decimal):
-        return float(value)
-    raise TypeError(f"cannot encode {type(value).__name__}")

@@ -225,10 +225,6 @@ def mark_unknown(txn: MpesaTransaction, reason: str) -> bool:
     return move(txn.id, (MpesaStatus.PENDING,), MpesaStatus.UNKNOWN, result_desc=reason)
 
 
-def amount_matches(txn: MpesaTransaction, amount: Decimal) -> bool:
-    return amount == txn.amount
-
-
 def initiate_b2c_payment(
     phone,
     amount,

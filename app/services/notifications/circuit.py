@@ -47,8 +47,3 @@ def record_failure(provider: str, threshold: int, window: int, cooling_off: int)
 def record_success(provider: str) -> None:
     with contextlib.suppress(RedisError):  # an unreachable Redis leaves the breaker closed
         redis_client().delete(*_keys(provider))
-
-
-def state(provider: str) -> str:
-    """ "open" (skipped), "closed", for the portal and the dashboard."""
-    return "open" if is_open(provider) else "closed"
