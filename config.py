@@ -199,6 +199,10 @@ class Config:
 
     # M-Pesa: settings from the environment win over the settings page (see services.mpesa.config).
     MPESA_OVERRIDES = _overrides(MPESA_ENVIRONMENT_VARIABLES)
+    # How long each process may reuse the M-Pesa settings on the callback routes (see
+    # services.mpesa.config.for_callbacks): a changed callback secret or allow-list reaches every
+    # process within this many seconds.
+    MPESA_SETTINGS_CACHE_SECONDS = _env_int("DAYSTAR_MPESA_SETTINGS_CACHE_SECONDS", 5)
     NOTIFY_OVERRIDES = _overrides(NOTIFY_ENVIRONMENT_VARIABLES)
 
     # Plugins: comma-separated module paths registered with the hook registry at start-up.
@@ -243,6 +247,7 @@ class TestingConfig(Config):
     WTF_CSRF_ENABLED = False
     SERVER_NAME = None
     WEBHOOK_ALLOW_PRIVATE_URLS = True  # receivers in tests listen on 127.0.0.1
+    MPESA_SETTINGS_CACHE_SECONDS = 0  # tests change settings between requests; one test caches
 
 
 class ProductionConfig(Config):

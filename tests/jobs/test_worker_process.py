@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from app.extensions import db
+from app.jobs import enqueue, get_queue
 from app.models import Event
 from tests import factories
 
@@ -42,6 +43,38 @@ def test_worker_process_dispatches_committed_events(app):
     event = db.session.query(Event).one()
     db.session.refresh(event)
     assert event.dispatched_at is not None
+
+
+def test_a_worker_without_work_horses_dispatches_every_event_with_a_fresh_session(app):
+    factories.member()
+    factories.member()
+    result = subprocess.run(
+        [sys.executable, "worker.py", "--burst", "--no-fork", "high", "default", "low"],
+        cwd=ROOT,
+        env=_process_env(app),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("dispatch_event") >= 2
+    events = db.session.query(Event).all()
+    for event in events:
+        db.session.refresh(event)
+    assert len(events) == 2
+    assert all(event.dispatched_at is not None for event in events)
+
+
+def test_the_no_fork_worker_drops_the_session_after_each_job(app, redis_conn):
+    """What a job leaves in its session (here: an uncommitted member) is gone before the next."""
+    from worker import NoForkWorker
+
+    enqueue("builtins.len", "abc", queue="low")
+    pending = Event(event_type="test.pending", subject_type="test", subject_id=1, payload={})
+    db.session.add(pending)
+    assert pending in db.session
+    NoForkWorker([get_queue("low")], connection=redis_conn).work(burst=True)
+    assert pending not in db.session
 
 
 def test_worker_refuses_unknown_queues(app):

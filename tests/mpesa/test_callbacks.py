@@ -120,6 +120,45 @@ def test_a_wrong_secret_is_refused_and_stores_nothing(client, member, mpesa_sett
     assert count(Contribution) == 0
 
 
+def test_the_routes_reuse_the_settings_briefly_and_at_once_forget_a_secret_saved_here(
+    app, client, monkeypatch
+):
+    """Production caches the settings per process for MPESA_SETTINGS_CACHE_SECONDS; a secret
+    stored by another process (here: straight into the table) counts once the copy is that old."""
+    from app.services import settings as stored_settings
+    from app.services.actor import Actor
+    from app.services.mpesa import config as mpesa_config
+
+    monkeypatch.setitem(app.config, "MPESA_SETTINGS_CACHE_SECONDS", 5)
+    clock = [1000.0]
+    monkeypatch.setattr(mpesa_config.time, "monotonic", lambda: clock[0])
+    mpesa_config.forget_cached()
+    try:
+        mpesa_config.save({"callback_secret": "first-secret-value"}, Actor.system())
+        assert post(client, "stk", b"{not json").status_code == 403  # no secret in the path
+        first = client.post("/callbacks/mpesa/first-secret-value/stk", data=b"{}")
+        assert first.status_code == 400  # the secret counted; the body did not
+        stored_settings.save(
+            "mpesa", {"callback_secret": "second-secret-value"}, {"callback_secret"},
+            Actor.system(),
+        )  # fmt: skip
+        clock[0] += 4
+        assert (
+            client.post("/callbacks/mpesa/second-secret-value/stk", data=b"{}").status_code == 403
+        )
+        clock[0] += 1
+        assert (
+            client.post("/callbacks/mpesa/second-secret-value/stk", data=b"{}").status_code == 400
+        )
+        mpesa_config.save({"callback_secret": "third-secret-value"}, Actor.system())
+        assert client.post("/callbacks/mpesa/third-secret-value/stk", data=b"{}").status_code == 400
+        assert (
+            client.post("/callbacks/mpesa/second-secret-value/stk", data=b"{}").status_code == 403
+        )
+    finally:
+        mpesa_config.forget_cached()
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -23,15 +23,14 @@ limiter.exempt(bp)
 ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
 
 
-def _check_secret(secret: str) -> None:
-    expected = mpesa_config.current().callback_secret
+def _check_secret(settings: mpesa_config.MpesaSettings, secret: str) -> None:
+    expected = settings.callback_secret
     if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
         abort(403)
 
 
-def _check_source() -> None:
+def _check_source(settings: mpesa_config.MpesaSettings) -> None:
     """The optional allow-list of Safaricom's addresses: off, log-only, or enforced (403)."""
-    settings = mpesa_config.current()
     if settings.callback_ip_mode == "off" or settings.source_allowed(request.remote_addr):
         return
     log.warning("M-Pesa callback to %s from %s, which is not on the allow-list (%s)",
@@ -58,11 +57,12 @@ def mpesa(secret: str, kind: str):
     """Store an M-Pesa callback before anything reads it, then answer in Daraja's format: 200
     "Accepted" at once (processing follows in a job), 400 naming what is wrong with an unreadable
     body (kept and flagged), 403 for a wrong secret or a refused address (nothing stored)."""
-    _check_secret(secret)
+    settings = mpesa_config.for_callbacks()
+    _check_secret(settings, secret)
     callback_kind = callbacks.PATHS.get(kind)
     if callback_kind is None:
         abort(404)
-    _check_source()
+    _check_source(settings)
     return _store(callback_kind)
 
 
@@ -71,7 +71,7 @@ def legacy_stk():
     """The previous system's STK callback URL, for pushes it sent before the switch. It has no
     secret: like every callback, it credits only a request of ours whose ids, amount and phone
     match (and, with verify-before-credit, what STK Query confirms)."""
-    _check_source()
+    _check_source(mpesa_config.for_callbacks())
     return _store(CallbackKind.STK)
 
 
