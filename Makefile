@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: help install run worker lint format test test-sqlite test-postgres browser bench bench-api bench-callbacks clean
+.PHONY: help install run worker lint format test test-sqlite test-postgres browser bench bench-api bench-callbacks bench-notify bench-dashboard clean
 
 help:
 	@echo "make run    - install, migrate, seed demo data, start web + worker + cron (http://127.0.0.1:5000)"
@@ -15,6 +15,8 @@ help:
 	@echo "make bench  - seed 100,000 members and measure the portal's list pages"
 	@echo "make bench-api - seed 100,000 members / 200,000 loans and measure the API under gunicorn"
 	@echo "make bench-callbacks - post 5,500 M-Pesa callbacks to gunicorn + RQ workers; check each credits once"
+	@echo "make bench-notify - 10,000 SMS through the gateway and 2 RQ workers vs straight to the sandbox; 100,000 reminders"
+	@echo "make bench-dashboard - seed 100,000 members and a week of integration traffic; time the dashboard and each card"
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required (Python 3.11)"; exit 1; }
@@ -63,6 +65,12 @@ bench-api: install
 
 bench-callbacks: install
 	$(BIN)/python bench/callbacks.py --both
+
+bench-notify: install
+	$(BIN)/python bench/notify.py --both
+
+bench-dashboard: install
+	$(BIN)/python bench/dashboard.py --both
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

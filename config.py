@@ -172,6 +172,12 @@ class Config:
     # The accounting API. A key's own rate limit, when set, replaces the default.
     DAYSTAR_API_RATE_LIMIT_PER_MINUTE = _env_int("DAYSTAR_API_RATE_LIMIT_PER_MINUTE", 600)
     DAYSTAR_API_LOG_RETENTION_DAYS = _env_int("DAYSTAR_API_LOG_RETENTION_DAYS", 90)
+    # Retention (app/services/retention.py, nightly): integration log entries are deleted, and
+    # notifications' message bodies blanked (the row and its status stay), after this many days.
+    DAYSTAR_INTEGRATION_LOG_RETENTION_DAYS = _env_int("DAYSTAR_INTEGRATION_LOG_RETENTION_DAYS", 180)
+    DAYSTAR_NOTIFICATION_BODY_RETENTION_DAYS = _env_int(
+        "DAYSTAR_NOTIFICATION_BODY_RETENTION_DAYS", 365
+    )
     # Refuse plain-HTTP API requests (403). Behind a reverse proxy set PROXY_FIX_HOPS to the
     # number of proxies, so that X-Forwarded-Proto and X-Forwarded-For are believed.
     API_REQUIRE_HTTPS = _env_bool("API_REQUIRE_HTTPS", False)
@@ -205,6 +211,16 @@ class Config:
     MPESA_SETTINGS_CACHE_SECONDS = _env_int("DAYSTAR_MPESA_SETTINGS_CACHE_SECONDS", 5)
     NOTIFY_OVERRIDES = _overrides(NOTIFY_ENVIRONMENT_VARIABLES)
 
+    # Logs (app/logging_setup.py): "json" (one object per line) or "text", and the root level.
+    DAYSTAR_LOG_FORMAT = os.environ.get("DAYSTAR_LOG_FORMAT", "text")
+    DAYSTAR_LOG_LEVEL = os.environ.get("DAYSTAR_LOG_LEVEL", "INFO")
+    # /metrics (app/blueprints/ops): a bearer token and/or an allow-list of CIDRs (comma or
+    # space separated); with neither, /metrics answers 404, except from loopback when
+    # METRICS_OPEN_ON_LOOPBACK is set (development).
+    DAYSTAR_METRICS_TOKEN = os.environ.get("DAYSTAR_METRICS_TOKEN")
+    DAYSTAR_METRICS_ALLOWED_IPS = os.environ.get("DAYSTAR_METRICS_ALLOWED_IPS", "")
+    METRICS_OPEN_ON_LOOPBACK = False
+
     # Plugins: comma-separated module paths registered with the hook registry at start-up.
     DAYSTAR_PLUGINS = [
         p.strip() for p in os.environ.get("DAYSTAR_PLUGINS", "").split(",") if p.strip()
@@ -225,6 +241,7 @@ class DevelopmentConfig(Config):
     )
     SQLALCHEMY_ENGINE_OPTIONS = engine_options(SQLALCHEMY_DATABASE_URI)
     WEBHOOK_ALLOW_PRIVATE_URLS = _env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", True)
+    METRICS_OPEN_ON_LOOPBACK = True
 
     @classmethod
     def prepare(cls) -> None:
@@ -258,6 +275,7 @@ class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     API_REQUIRE_HTTPS = _env_bool("API_REQUIRE_HTTPS", True)
+    DAYSTAR_LOG_FORMAT = os.environ.get("DAYSTAR_LOG_FORMAT", "json")
     REQUIRED = ("SECRET_KEY", "DATABASE_URL", "DAYSTAR_ENCRYPTION_KEY")
 
     @classmethod

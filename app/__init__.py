@@ -16,6 +16,9 @@ def create_app(config: type[Config] | None = None) -> Flask:
     config.prepare()
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_object(config)
+    from app.logging_setup import configure_logging
+
+    configure_logging(app)  # first, so that every request has its id before other hooks run
     hops = int(app.config.get("PROXY_FIX_HOPS") or 0)
     if hops > 0:
         # Behind `hops` reverse proxies: believe their X-Forwarded-For and X-Forwarded-Proto.
@@ -82,11 +85,13 @@ def register_blueprints(app: Flask) -> None:
     from app.blueprints import STAFF_BLUEPRINTS
     from app.blueprints.api import register_api
     from app.blueprints.callbacks import bp as callbacks_bp
+    from app.blueprints.ops import bp as ops_bp
 
     for blueprint in STAFF_BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_api(app)
     app.register_blueprint(callbacks_bp)
+    app.register_blueprint(ops_bp)
 
 
 def register_template_helpers(app: Flask) -> None:

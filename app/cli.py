@@ -5,6 +5,7 @@ import sys
 import click
 from flask.cli import AppGroup
 
+from app.cli_doctor import doctor_cli
 from app.cli_mpesa import mpesa_cli
 from app.cli_notify import notify_cli
 from app.models import Role
@@ -203,3 +204,4 @@ def register_cli(app) -> None:
     app.cli.add_command(seed_demo)
     app.cli.add_command(mpesa_cli)
     app.cli.add_command(notify_cli)
+    app.cli.add_command(doctor_cli)

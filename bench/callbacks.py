@@ -32,12 +32,10 @@ import contextlib
 import copy
 import json
 import math
-import os
 import random
 import secrets
 import signal
 import string
-import subprocess
 import sys
 import tempfile
 import threading
@@ -53,13 +51,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
-from cryptography.fernet import Fernet  # noqa: E402
 from redis import Redis  # noqa: E402
-from rq import Worker  # noqa: E402
-from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import func, insert, select  # noqa: E402
 
-from app import clock, create_app  # noqa: E402
+from app import clock  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import (  # noqa: E402
     CallbackState,
@@ -77,25 +72,35 @@ from app.models import (  # noqa: E402
 )
 from app.services import demo  # noqa: E402
 from app.services.repayments import REPAYABLE  # noqa: E402
-from bench.api import claim_redis, ensure_postgres_database, free_port  # noqa: E402
 from bench.callbacks_app import RAW_CALLBACKS  # noqa: E402
-from config import TestingConfig  # noqa: E402
+from bench.common import (  # noqa: E402
+    HelpFormatter,
+    bench_app,
+    claim_redis,
+    database_label,
+    database_urls,
+    gunicorn,
+    is_postgres,
+    print_summary,
+    print_targets,
+    production_environment,
+    rq_workers,
+    scoped_database,
+    show_log_tails,
+)
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/daystar_callbacks_bench"
 SAMPLE = ROOT / "tests" / "data" / "mpesa" / "stk_callback_success.json"  # Daraja's sample, copied
 BASELINE_PATH = "/bench/raw-callback"
+APP_SPEC = "bench.callbacks_app:create_bench_app()"  # the real app, plus the baseline route
 ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
 P99_TARGET_MS = 100
 AMOUNT_MARK = "@amount@"  # replaced by the amount written as Daraja writes it: 250.00
 OPEN = (MpesaStatus.QUEUED, MpesaStatus.PENDING, MpesaStatus.UNKNOWN)
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
-
-
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=_HelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--payments", type=int, default=5000, help="pending STK requests to settle")
     parser.add_argument(
         "--duplicates", type=float, default=0.10, help="share of callbacks sent a second time"
@@ -152,40 +157,6 @@ class Post:
     payment: Payment
     body: bytes
     duplicate: bool
-
-
-@contextlib.contextmanager
-def postgres_schema(url: str):
-    """A schema of this run's own in the database `url` names (created if missing): yields the
-    URL whose connections use it, and drops it with everything in it on the way out. Every run
-    starts from tables built from the current models, and nothing else in the database is read
-    or changed."""
-    if ensure_postgres_database(url):
-        print(f"  created the database {make_url(url).database}")
-    schema = f"callbacks_bench_{os.getpid()}"
-    admin = create_engine(url)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        print(f"  in the schema {schema} (dropped at the end)")
-        scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield scoped.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
-
-
-def bench_app(url: str, redis_url: str):
-    """The app this script uses for seeding and counting (not the one being measured)."""
-
-    class BenchConfig(TestingConfig):
-        SQLALCHEMY_DATABASE_URI = url
-        REDIS_URL = redis_url
-        TESTING = False
-
-    return create_app(BenchConfig)
 
 
 def create_tables_and_members(members: int, seed: int) -> None:
@@ -325,113 +296,14 @@ def plan_posts(payments: list[Payment], duplicates: float, senders: int, rng: ra
 # --- processes ----------------------------------------------------------------------------------
 def server_environment(url: str, redis_url: str, callback_secret: str) -> dict[str, str]:
     """As deployed: production config, secrets from the environment (throwaway ones here)."""
-    return {
-        **os.environ,
-        "DAYSTAR_ENV": "production",
-        "DATABASE_URL": url,
-        "REDIS_URL": redis_url,
-        "SECRET_KEY": secrets.token_urlsafe(32),
-        "DAYSTAR_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        "DAYSTAR_MPESA_CALLBACK_SECRET": callback_secret,
+    return production_environment(
+        url,
+        redis_url,
+        DAYSTAR_MPESA_CALLBACK_SECRET=callback_secret,
         # Nothing here may reach Safaricom: a closed loopback port fails at once.
-        "DAYSTAR_MPESA_ENV": "simulator",
-        "DAYSTAR_MPESA_BASE_URL": "http://127.0.0.1:9",
-    }
-
-
-def child_pids(pid: int) -> list[int]:
-    """The processes whose parent is `pid` (an RQ worker's scheduler and work horse)."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            # The command name (2nd field) may hold spaces; the parent pid follows its ")".
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                children.append(int(stat.parent.name))
-    return children
-
-
-def stop(process: subprocess.Popen, seconds: float = 30) -> None:
-    """SIGTERM (gunicorn and RQ finish what they are doing), then SIGKILL if it takes too long;
-    then SIGTERM whatever child outlived it (an RQ worker may leave its scheduler running)."""
-    children = child_pids(process.pid)
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    for pid in children:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-
-
-@contextlib.contextmanager
-def gunicorn(env: dict, workers: int, log_path: Path):
-    """`gunicorn bench.callbacks_app` on a free loopback port; yields its base URL."""
-    port = free_port()
-    command = [
-        str(Path(sys.executable).with_name("gunicorn")),
-        "--workers",
-        str(workers),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--chdir",
-        str(ROOT),
-        "--timeout",
-        "120",
-        "bench.callbacks_app:create_bench_app()",
-    ]
-    base = f"http://127.0.0.1:{port}"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"gunicorn exited ({process.returncode}):\n{log_path.read_text()}")
-            with contextlib.suppress(requests.RequestException):
-                # Any answer (405: the route takes POST only) means the workers are up.
-                if requests.get(base + BASELINE_PATH, timeout=5).status_code < 500:
-                    break
-            if time.monotonic() > deadline:
-                raise SystemExit(f"gunicorn did not answer in 60 s:\n{log_path.read_text()}")
-            time.sleep(0.3)
-        print(f"  gunicorn: {workers} workers at {base} (pid {process.pid})")
-        yield base
-    finally:
-        stop(process)
-
-
-@contextlib.contextmanager
-def rq_workers(env: dict, count: int, redis_url: str, log_dir: Path):
-    """`count` real `python worker.py` processes (every queue); stopped on the way out."""
-    processes = []
-    try:
-        for number in range(count):
-            with open(log_dir / f"worker-{number}.log", "wb") as log:
-                processes.append(
-                    subprocess.Popen(  # noqa: S603
-                        [sys.executable, str(ROOT / "worker.py")],
-                        cwd=ROOT,
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-        connection = Redis.from_url(redis_url)
-        deadline = time.monotonic() + 60
-        while Worker.count(connection=connection) < count:
-            dead = [p for p in processes if p.poll() is not None]
-            if dead or time.monotonic() > deadline:
-                logs = (log_dir / "worker-0.log").read_text()[-3000:]
-                raise SystemExit(f"the RQ workers did not start:\n{logs}")
-            time.sleep(0.3)
-        print(f"  RQ workers: {count} (pids {', '.join(str(p.pid) for p in processes)})")
-        yield processes
-    finally:
-        for process in processes:
-            stop(process)
+        DAYSTAR_MPESA_ENV="simulator",
+        DAYSTAR_MPESA_BASE_URL="http://127.0.0.1:9",
+    )
 
 
 # --- sending ------------------------------------------------------------------------------------
@@ -637,19 +509,7 @@ def count_outcomes(tag: str, acks: list[Ack]) -> Outcomes:
     )
 
 
-def show_log_tails(log_dir: Path, lines: int = 20) -> None:
-    """The end of gunicorn's and the workers' logs: why something was refused or not processed."""
-    for path in sorted(log_dir.glob("*.log")):
-        tail = path.read_text(errors="replace").splitlines()[-lines:]
-        print(f"  --- {path.name} (last {len(tail)} lines)")
-        print("\n".join("    " + line for line in tail))
-
-
 # --- report -------------------------------------------------------------------------------------
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
-
-
 def report(
     label: str, sent: Sent, outcomes: Outcomes, done_at: float | None, posts: int
 ) -> list[str]:
@@ -703,21 +563,13 @@ def report(
         (outcomes.lost == 0 and done_at is not None, f"lost {outcomes.lost} (zero)"),
         (outcomes.credited_twice == 0, f"credited twice {outcomes.credited_twice} (zero)"),
     ]
-    print("  targets:")
-    misses = []
-    for ok, line in checks:
-        print(f"    {verdict(ok)}  {line}")
-        misses += [] if ok else [f"{label}: {line}"]
-    return misses
+    return print_targets(label, checks)
 
 
 def run_one(url: str, args, tmp: Path) -> list[str]:
-    postgres = url.startswith("postgresql")
-    label = f"{'PostgreSQL' if postgres else 'SQLite'}: {make_url(url).render_as_string(hide_password=True)}"
+    label = database_label(url)
     print(f"\n== {label}")
-    if not postgres:
-        return run_on(url, label, args, tmp)
-    with postgres_schema(url) as scoped_url:
+    with scoped_database(url, "callbacks_bench") as scoped_url:
         return run_on(scoped_url, label, args, tmp)
 
 
@@ -746,7 +598,7 @@ def run_on(url: str, label: str, args, tmp: Path) -> list[str]:
             callback_secret = secrets.token_urlsafe(24)
             env = server_environment(url, redis_url, callback_secret)
             with (
-                gunicorn(env, args.workers, tmp / "gunicorn.log") as base,
+                gunicorn(env, args.workers, tmp / "gunicorn.log", APP_SPEC, BASELINE_PATH) as base,
                 rq_workers(env, args.rq_workers, redis_url, tmp),
             ):
                 senders = Senders(base, args.senders)
@@ -772,18 +624,12 @@ def main(argv=None) -> None:
     # Stopped from outside (SIGTERM): still stop gunicorn and the workers and free Redis.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="daystar-callbacks-bench-") as tmp:
-        sqlite_url = f"sqlite:///{tmp}/bench.db"
-        if args.both:
-            urls = [sqlite_url, args.database_url or DEFAULT_POSTGRES]
-        else:
-            urls = [args.database_url or sqlite_url]
         misses = []
-        for url in urls:
-            run_dir = Path(tmp) / ("postgres" if url.startswith("postgresql") else "sqlite")
+        for url in database_urls(args, tmp, DEFAULT_POSTGRES):
+            run_dir = Path(tmp) / ("postgres" if is_postgres(url) else "sqlite")
             run_dir.mkdir()
             misses += run_one(url, args, run_dir)
-        print("\nAll targets met." if not misses else "\nMissed:\n  " + "\n  ".join(misses))
-        print("(figures carry the noise of whatever else runs on this machine)")
+        print_summary(misses)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,6 @@ flushed at the end.
 """
 
 import argparse
-import contextlib
-import os
 import sys
 import tempfile
 import time
@@ -34,17 +32,23 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from redis import Redis  # noqa: E402
-from sqlalchemy import create_engine, func, select, text, update  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import func, select, update  # noqa: E402
 
-from app import clock, create_app  # noqa: E402
+from app import clock  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.jobs import QUEUES, get_queue  # noqa: E402
 from app.models import Member, MemberStatus, Notification  # noqa: E402
 from app.services import demo  # noqa: E402
 from app.services.notifications import reminders, templates  # noqa: E402
-from bench.api import claim_redis, ensure_postgres_database  # noqa: E402
-from config import TestingConfig  # noqa: E402
+from bench.common import (  # noqa: E402
+    bench_app,
+    claim_redis,
+    database_label,
+    database_urls,
+    print_summary,
+    print_targets,
+    scoped_database,
+)
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/daystar_reminders_bench"
 TARGET_SECONDS = 30.0
@@ -71,36 +75,6 @@ def parse_args(argv=None):
     if args.members < 1:
         parser.error("--members must be positive")
     return args
-
-
-@contextlib.contextmanager
-def postgres_schema(url: str):
-    """A schema of this run's own in the database `url` names: yields the URL whose connections
-    use it, and drops it with everything in it on the way out."""
-    if ensure_postgres_database(url):
-        print(f"  created the database {make_url(url).database}")
-    schema = f"reminders_bench_{os.getpid()}"
-    admin = create_engine(url)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        print(f"  in the schema {schema} (dropped at the end)")
-        scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield scoped.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
-
-
-def bench_app(url: str, redis_url: str):
-    class BenchConfig(TestingConfig):
-        SQLALCHEMY_DATABASE_URI = url
-        REDIS_URL = redis_url
-        TESTING = False
-
-    return create_app(BenchConfig)
 
 
 def seed(members: int, seed_value: int) -> None:
@@ -199,11 +173,7 @@ def run_on(url: str, label: str, args) -> list[str]:
             if everyone.members < TARGET_MEMBERS:
                 scaled = everyone.seconds * TARGET_MEMBERS / max(everyone.members, 1)
                 print(f"  (for 100,000 members that would be about {scaled:.0f} s)")
-            print("  targets:")
-            misses = []
-            for passed, line in checks:
-                print(f"    {'PASS' if passed else 'MISS'}  {line}")
-                misses += [] if passed else [f"{label}: {line}"]
+            misses = print_targets(label, checks)
             db.session.remove()
             db.engine.dispose()
             return misses
@@ -212,29 +182,19 @@ def run_on(url: str, label: str, args) -> list[str]:
 
 
 def run_one(url: str, args) -> list[str]:
-    postgres = url.startswith("postgresql")
-    shown = make_url(url).render_as_string(hide_password=True)
-    label = f"{'PostgreSQL' if postgres else 'SQLite'}: {shown}"
+    label = database_label(url)
     print(f"\n== {label}")
-    if not postgres:
-        return run_on(url, label, args)
-    with postgres_schema(url) as scoped_url:
+    with scoped_database(url, "reminders_bench") as scoped_url:
         return run_on(scoped_url, label, args)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="daystar-reminders-bench-") as tmp:
-        sqlite_url = f"sqlite:///{tmp}/bench.db"
-        if args.both:
-            urls = [sqlite_url, args.database_url or DEFAULT_POSTGRES]
-        else:
-            urls = [args.database_url or sqlite_url]
         misses = []
-        for url in urls:
+        for url in database_urls(args, tmp, DEFAULT_POSTGRES):
             misses += run_one(url, args)
-        print("\nAll targets met." if not misses else "\nMissed:\n  " + "\n  ".join(misses))
-        print("(figures carry the noise of whatever else runs on this machine)")
+        print_summary(misses)
 
 
 if __name__ == "__main__":

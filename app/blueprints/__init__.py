@@ -4,10 +4,11 @@ from app.blueprints.api_admin import bp as api_admin_bp
 from app.blueprints.auth import bp as auth_bp
 from app.blueprints.contributions import bp as contributions_bp
 from app.blueprints.dashboard import bp as dashboard_bp
-from app.blueprints.integrations import BLUEPRINTS as integration_bps
 from app.blueprints.loans import bp as loans_bp
+from app.blueprints.logs import bp as logs_bp
 from app.blueprints.members import bp as members_bp
 from app.blueprints.mpesa_admin import bp as mpesa_admin_bp
+from app.blueprints.notify_admin import bp as notify_admin_bp
 from app.blueprints.repayments import bp as repayments_bp
 
 STAFF_BLUEPRINTS = [
@@ -19,5 +20,6 @@ STAFF_BLUEPRINTS = [
     contributions_bp,
     api_admin_bp,
     mpesa_admin_bp,
-    *integration_bps,
+    notify_admin_bp,
+    logs_bp,
 ]

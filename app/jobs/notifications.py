@@ -5,7 +5,7 @@ import logging
 
 from app.extensions import db
 from app.jobs import try_enqueue
-from app.services.notifications import alerts, delivery, events, reminders
+from app.services.notifications import alerts, delivery, events, failed_jobs, reminders
 
 log = logging.getLogger(__name__)
 
@@ -66,3 +66,9 @@ def send_admin_alert(kind: str, message: str, details: dict, token: str) -> int:
     """Send one administrator alert by email and SMS, unless one of its kind went within the
     interval (then it is counted and mentioned in the next); how many notifications stored."""
     return len(alerts.alert_admins(kind, message, details, token))
+
+
+def check_failed_jobs() -> int:
+    """Every minute: alert the admins when at least the threshold of jobs failed within the
+    window (each failure in one alert at most); how many failed in the window."""
+    return failed_jobs.check().failed

@@ -5,16 +5,20 @@ Cron strings are read in the scheduler's local time: run it with TZ=Africa/Nairo
 
 from rq.cron import CronScheduler
 
-from app.jobs.api import flush_api_request_log, prune_api_request_log
+from app.jobs.api import flush_api_request_log
+from app.jobs.broadcasts import sweep_broadcasts
 from app.jobs.events import sweep_outbox
 from app.jobs.loans import mark_overdue_loans_defaulted
 from app.jobs.mpesa import check_open_transactions, sweep_mpesa_callbacks
 from app.jobs.notifications import (
+    check_failed_jobs,
     send_contribution_reminders,
     send_due_notifications,
     send_overdue_notices,
     send_repayment_reminders,
 )
+from app.jobs.performance import roll_up_performance
+from app.jobs.retention import apply_retention
 from app.jobs.webhooks import sweep_webhook_deliveries
 
 PERIODIC = (
@@ -26,6 +30,10 @@ PERIODIC = (
     {"func": sweep_mpesa_callbacks, "queue_name": "high", "interval": 60},
     # Notifications whose time has come (scheduled, after quiet hours, retries) are sent.
     {"func": send_due_notifications, "queue_name": "default", "interval": 60},
+    # Broadcasts whose messages have all gone are finished; any whose job was lost restarts.
+    {"func": sweep_broadcasts, "queue_name": "default", "interval": 60},
+    # A burst of failed jobs (retries used up) alerts the administrators.
+    {"func": check_failed_jobs, "queue_name": "high", "interval": 60},
     # Members whose instalments fall due in three days are reminded, each once a day (a second
     # run the same day stores nothing).
     {"func": send_repayment_reminders, "queue_name": "low", "cron": "0 9 * * *"},
@@ -40,8 +48,12 @@ PERIODIC = (
     # API request log rows still buffered in Redis (the web processes flush as they go) are
     # written to the database.
     {"func": flush_api_request_log, "queue_name": "default", "interval": 60},
-    # API request log rows older than DAYSTAR_API_LOG_RETENTION_DAYS are deleted, nightly.
-    {"func": prune_api_request_log, "queue_name": "low", "cron": "45 1 * * *"},
+    # The minutes just over become performance rollup rows (API latency, callback
+    # acknowledgements, job durations, notification delivery) for the Performance page.
+    {"func": roll_up_performance, "queue_name": "low", "interval": 60},
+    # Integration log entries, API request log rows and notification message bodies older than
+    # their configured ages (DAYSTAR_*_RETENTION_DAYS) are deleted or blanked, nightly.
+    {"func": apply_retention, "queue_name": "low", "cron": "15 2 * * *"},
 )
 
 

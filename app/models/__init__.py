@@ -12,6 +12,7 @@ from app.models.api import (
 )
 from app.models.audit import ActorType, AuditLog
 from app.models.events import Event
+from app.models.integration_log import Integration, IntegrationLogEntry, LogLevel
 from app.models.mpesa import (
     CallbackKind,
     CallbackState,
@@ -29,6 +30,8 @@ from app.models.mpesa import (
     Verification,
 )
 from app.models.notifications import (
+    Broadcast,
+    BroadcastStatus,
     Channel,
     Notification,
     NotificationAttempt,
@@ -39,6 +42,7 @@ from app.models.notifications import (
     Suppression,
     SuppressionReason,
 )
+from app.models.performance import PerformanceSample, PerformanceSeries
 from app.models.sacco import (
     Contribution,
     ContributionKind,
@@ -67,6 +71,8 @@ __all__ = [
     "WebhookEndpoint",
     "ActorType",
     "AuditLog",
+    "Broadcast",
+    "BroadcastStatus",
     "CallbackKind",
     "Channel",
     "CallbackState",
@@ -79,6 +85,8 @@ __all__ = [
     "NotificationStatus",
     "NotificationTemplate",
     "Priority",
+    "PerformanceSample",
+    "PerformanceSeries",
     "MpesaReconciliation",
     "MpesaStatus",
     "MpesaTransaction",
@@ -94,6 +102,9 @@ __all__ = [
     "Verification",
     "ContributionKind",
     "Event",
+    "Integration",
+    "IntegrationLogEntry",
+    "LogLevel",
     "InstallmentStatus",
     "InterestMethod",
     "Loan",

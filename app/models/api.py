@@ -59,6 +59,8 @@ class ApiRequestLog(db.Model):
     __table_args__ = (
         Index("ix_api_request_log_key_created", "api_key_id", "created_at"),
         Index("ix_api_request_log_created_at", "created_at"),
+        # The dashboard's last 24 hours: requests, errors and p95 from the index alone.
+        Index("ix_api_request_log_created_status_duration", "created_at", "status", "duration_ms"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

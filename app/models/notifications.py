@@ -1,14 +1,15 @@
 """Notifications: one row per message per channel (the old `daystar_notifications` columns plus
-ours), every provider attempt, the delivery receipts as they arrived, the suppression list, and
-the message templates."""
+ours), every provider attempt, the delivery receipts as they arrived, the suppression list, the
+message templates, and broadcasts (one message to a filtered set of members)."""
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -62,8 +63,14 @@ class Notification(db.Model):
         Index("ix_notifications_due", "status", "scheduled_for"),
         Index("ix_notifications_recipient_created", "recipient_contact", "created_at"),
         Index("ix_notifications_provider_message", "provider", "provider_message_id"),
+        # Delivery statistics and the log's date range: a period's rows, read from the index alone.
+        Index("ix_notifications_created_stats", "created_at", "channel", "provider", "status"),
         # A reminder goes at most once per member, kind and day, however often its job runs.
         UniqueConstraint("dedupe_key", name="uq_notifications_dedupe_key"),
+        # A broadcast's progress: its notifications counted by status.
+        Index("ix_notifications_broadcast_status", "broadcast_id", "status"),
+        # The performance rollup: the rows sent, delivered or failed in the last minutes.
+        Index("ix_notifications_updated_at", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -94,6 +101,7 @@ class Notification(db.Model):
     segments: Mapped[int | None] = mapped_column(Integer)
     cost: Mapped[Decimal | None] = mapped_column(Numeric(15, 4, asdecimal=True))
     currency: Mapped[str | None] = mapped_column(String(3))
+    broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -185,3 +193,45 @@ class NotificationTemplate(db.Model):
     email_text: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+
+
+class BroadcastStatus(StrEnum):
+    QUEUED = "queued"  # confirmed; its job has not started
+    SENDING = "sending"  # its job is storing the notifications, or they are being sent
+    FINISHED = "finished"  # every notification was sent, delivered, failed or skipped
+    CANCELLED = "cancelled"  # stopped by staff: pending notifications were skipped
+
+
+class Broadcast(db.Model):
+    """One message staff sent to a filtered set of members (a policy change, say): what, on
+    which channels, to whom (`filters`), and how far its job got."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    channel: Mapped[str] = mapped_column(String(5))  # sms, email or both
+    template: Mapped[str | None] = mapped_column(String(60))  # None: `message` is the text
+    subject: Mapped[str | None] = mapped_column(String(200))  # email subject, or notice title
+    message: Mapped[str] = mapped_column(Text)
+    effective_on: Mapped[date | None] = mapped_column(Date)  # policy_change
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # maintenance_notice
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    priority: Mapped[str] = mapped_column(String(6), default=Priority.NORMAL)
+    filters: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(10), default=BroadcastStatus.QUEUED)
+    targeted: Mapped[int] = mapped_column(Integer, default=0)  # members the filters matched
+    processed: Mapped[int] = mapped_column(Integer, default=0)  # of them, members done so far
+    created: Mapped[int] = mapped_column(Integer, default=0)  # notifications stored
+    skipped: Mapped[int] = mapped_column(Integer, default=0)  # members with no channel to use
+    last_member_id: Mapped[int] = mapped_column(Integer, default=0)  # where a re-run resumes
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    all_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    created_by = relationship("StaffUser", foreign_keys=[created_by_id], lazy="joined")
+    cancelled_by = relationship("StaffUser", foreign_keys=[cancelled_by_id], lazy="joined")

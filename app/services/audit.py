@@ -2,6 +2,7 @@
 
 from app.extensions import db
 from app.models import AuditLog
+from app.services import audit_activity
 from app.services.actor import Actor
 
 
@@ -20,4 +21,5 @@ def record(
         ip=actor.ip,
     )
     db.session.add(entry)
+    audit_activity.record(entry)
     return entry

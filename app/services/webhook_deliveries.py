@@ -33,12 +33,14 @@ from app.models import (
     DeliveryStatus,
     EndpointStatus,
     Event,
+    Integration,
+    LogLevel,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
 )
 from app.models import base as model_base
-from app.services import audit
+from app.services import audit, integration_log
 from app.services import webhooks as endpoints
 from app.services.actor import Actor
 from app.services.errors import IllegalTransition, NotFound, ValidationFailed
@@ -321,8 +323,33 @@ def record_attempt(claim: Claim, result: SendResult) -> Outcome:
             delivery.next_attempt_at = now + delay
             delivery.last_error = error
             outcome = Outcome(next_attempt_at=delivery.next_attempt_at)
+    if not result.succeeded:
+        _log_failed_attempt(delivery, claim, error, outcome)
     db.session.commit()
     return outcome
+
+
+def _log_failed_attempt(delivery: WebhookDelivery, claim: Claim, error: str, outcome) -> None:
+    """A failed attempt in the integration log: a warning while it will be retried, an error
+    when the delivery has failed for good."""
+    final = delivery.status == DeliveryStatus.FAILED
+    host = urlsplit(claim.url).hostname
+    integration_log.record(
+        Integration.WEBHOOKS,
+        "webhook.delivery_failed" if final else "webhook.attempt_failed",
+        f"Delivery {delivery.id} of {delivery.event_type} to {host}, attempt {claim.number}: "
+        f"{error}" + ("; no more attempts." if final else "; it will be retried."),
+        LogLevel.ERROR if final else LogLevel.WARNING,
+        context={
+            "endpoint_id": claim.endpoint_id,
+            "status_code": delivery.last_status_code,
+            "next_attempt_at": outcome.next_attempt_at,
+        },
+        error_kind=f"HTTP {delivery.last_status_code}"
+        if delivery.last_status_code
+        else (error or "").split(":")[0],
+        webhook_delivery_id=delivery.id,
+    )
 
 
 def notify_staff_endpoint_disabled(endpoint_id: int) -> None:

@@ -1,5 +1,5 @@
 """The API request log: a row for every API request (200, 401, 404, 403 over HTTP...), written
-after the response, without secrets; search, per-key usage, and the retention job."""
+after the response, without secrets; search and per-key usage (retention: tests/services/test_retention.py)."""
 
 import logging
 from datetime import UTC, date, datetime, time, timedelta
@@ -9,9 +9,6 @@ from sqlalchemy import select
 
 from app.clock import NAIROBI
 from app.clock import today as nairobi_today
-from app.jobs import enqueue
-from app.jobs.api import prune_api_request_log
-from app.jobs.schedule import PERIODIC
 from app.models import ApiKey, ApiRequestLog
 from app.models.base import utcnow
 from app.services import api_log
@@ -265,27 +262,3 @@ def test_nearest_rank():
     assert api_log.nearest_rank([], 0.95) is None
     assert api_log.nearest_rank([7], 0.95) == 7
     assert api_log.nearest_rank(list(range(1, 101)), 0.95) == 95
-
-
-# --- retention ------------------------------------------------------------------------------------
-
-
-def test_prune_job_deletes_old_rows_in_batches(app, make_key, db, run_jobs, monkeypatch):
-    monkeypatch.setitem(app.config, "DAYSTAR_API_LOG_RETENTION_DAYS", 30)
-    key, _ = make_key()
-    for days in (31, 40, 45, 90, 400):
-        _record(key.id, created_at=utcnow() - timedelta(days=days))
-    _record(key.id, created_at=utcnow() - timedelta(days=29))
-    _record(None, created_at=utcnow())
-    job = enqueue(prune_api_request_log, 2, queue="low")
-    run_jobs()
-    assert job.return_value() == 5
-    kept = rows(db)
-    assert len(kept) == 2 and all(utcnow() - r.created_at < timedelta(days=30) for r in kept)
-    assert prune_api_request_log() == 0  # nothing left to do
-
-
-def test_prune_job_is_scheduled_daily():
-    [entry] = [job for job in PERIODIC if job["func"] is prune_api_request_log]
-    minute, hour, *rest = entry["cron"].split()
-    assert minute.isdigit() and hour.isdigit() and rest == ["*", "*", "*"]

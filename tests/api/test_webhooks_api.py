@@ -6,7 +6,13 @@ from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
 from app.extensions import db
-from app.models import AuditLog, DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from app.models import (
+    AuditLog,
+    DeliveryStatus,
+    IntegrationLogEntry,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from app.services import webhook_deliveries as deliveries
 from app.services import webhooks
 from tests.factories import SYSTEM
@@ -253,6 +259,14 @@ def test_redeliver_via_the_api(client, headers, receiver, run_jobs, app, monkeyp
     assert_problem(client.post(path, headers=headers), 409)  # still being attempted
     run_jobs()
     assert db.session.get(WebhookDelivery, delivery_id).status == DeliveryStatus.FAILED
+    logged = db.session.scalars(
+        select(IntegrationLogEntry).where(IntegrationLogEntry.webhook_delivery_id == delivery_id)
+    ).one()
+    assert (logged.event, logged.level, logged.error_kind) == (
+        "webhook.delivery_failed",
+        "error",
+        "HTTP 500",
+    )
 
     receiver.status = 200
     response = client.post(path, headers=headers)

@@ -9,15 +9,16 @@ from app.models import Role
 from tests import factories
 
 PUBLIC = {"static", "auth.login", "auth.logout", "dashboard.root"}
+# Machines' routes, which authenticate otherwise (API keys, callback secrets and signatures, the
+# metrics token) or answer anyone (health checks): tested in tests/api, tests/mpesa, tests/ops.
+MACHINE_PREFIXES = ("api.", "api_compat.", "callbacks.", "ops.")
 SIGNED_OUT = "signed_out"
 
 
 def staff_endpoints(app):
     """(endpoint, method, rule) for each route of the staff portal."""
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in PUBLIC or rule.endpoint.startswith(
-            ("api.", "api_compat.", "callbacks.")
-        ):
+        if rule.endpoint in PUBLIC or rule.endpoint.startswith(MACHINE_PREFIXES):
             continue
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             yield rule.endpoint, method, rule

@@ -13,9 +13,9 @@ def test_send_prints_the_ids_and_show_prints_every_attempt(app, member, notify_l
     sent = invoke(app, "send", "--member-id", str(member.id), "--channel", "sms",
                   "--message", "Meeting on Saturday", "--priority", "high")  # fmt: skip
     assert sent.exit_code == 0, sent.output
-    (notification_id,) = json.loads(sent.output)["notification_ids"]
+    (notification_id,) = json.loads(sent.stdout)["notification_ids"]
     run_jobs()
-    shown = json.loads(invoke(app, "show", str(notification_id)).output)
+    shown = json.loads(invoke(app, "show", str(notification_id)).stdout)
     assert (shown["status"], shown["provider"]) == ("sent", "twilio")
     assert [(a["provider"], a["outcome"]) for a in shown["attempts"]] == [
         ("africastalking", "transient"),
@@ -25,5 +25,5 @@ def test_send_prints_the_ids_and_show_prints_every_attempt(app, member, notify_l
 
 def test_send_refused_exits_1_and_show_unknown_is_an_error(app, member):
     refused = invoke(app, "send", "--member-id", "999999", "--channel", "sms", "--message", "Hi")
-    assert refused.exit_code == 1 and "recipient_id" in json.loads(refused.output)["message"]
+    assert refused.exit_code == 1 and "recipient_id" in json.loads(refused.stdout)["message"]
     assert invoke(app, "show", "424242").exit_code == 1

@@ -6,7 +6,13 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Notification, NotificationAttempt, NotificationStatus, Suppression
+from app.models import (
+    IntegrationLogEntry,
+    Notification,
+    NotificationAttempt,
+    NotificationStatus,
+    Suppression,
+)
 from app.models.base import utcnow
 from app.services.notifications import delivery, gateway
 
@@ -90,6 +96,18 @@ def test_every_provider_down_retries_later_then_fails(app, member, notify_live, 
     db.session.commit()
     assert delivery.deliver(row.id) == NotificationStatus.FAILED
     assert "Every provider failed" in reload(row).skip_reason
+    logged = db.session.scalars(
+        select(IntegrationLogEntry)
+        .where(IntegrationLogEntry.notification_id == row.id)
+        .order_by(IntegrationLogEntry.id)
+    ).all()
+    assert [(e.event, e.level, e.activity) for e in logged] == [
+        *[("notify.provider_failed", "warning", False)] * 3,
+        ("notify.retrying", "warning", False),
+        *[("notify.provider_failed", "warning", False)] * 3,
+        ("notify.failed", "error", True),
+    ]
+    assert logged[0].error_kind == "africastalking: transient"
 
 
 def test_a_failing_provider_is_skipped_while_its_circuit_is_open(
@@ -103,6 +121,10 @@ def test_a_failing_provider_is_skipped_while_its_circuit_is_open(
     assert attempts(reload(first))[0] == ("africastalking", "transient")
     assert attempts(reload(second))[0] == ("africastalking", "transient")
     assert attempts(reload(third)) == [("twilio", "accepted")]  # skipped, cooling off
+    opened = db.session.scalars(
+        select(IntegrationLogEntry).where(IntegrationLogEntry.event == "notify.circuit_opened")
+    ).one()
+    assert opened.activity and opened.error_kind == "africastalking: circuit open"
 
 
 def test_a_notification_claimed_by_a_dead_worker_is_never_sent_twice(member, notify_live):

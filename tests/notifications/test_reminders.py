@@ -185,6 +185,6 @@ def test_the_cli_runs_a_reminder(app, member, active_loan):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["notify", "remind", "repayment-due", "--date", "2026-02-02"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith(
+    assert result.stdout.startswith(
         "repayment_due for 2026-02-02: 1 member(s), 0 had it already, 2"
     )

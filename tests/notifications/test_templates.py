@@ -194,6 +194,6 @@ def test_plugins_may_rewrite_the_sms_and_the_plain_text(app):
 def test_the_cli_inserts_the_defaults(app):
     result = app.test_cli_runner().invoke(args=["notify", "ensure-templates"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == f"{len(DEFAULTS)} default template(s) added."
+    assert result.stdout.strip() == f"{len(DEFAULTS)} default template(s) added."
     again = app.test_cli_runner().invoke(args=["notify", "ensure-templates"])
-    assert again.output.strip() == "Every template is present."
+    assert again.stdout.strip() == "Every template is present."

@@ -4,12 +4,14 @@ provider's signature, optionally Safaricom's addresses)."""
 
 import hmac
 import logging
+from time import perf_counter
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, abort, g, jsonify, request
 
 from app.extensions import csrf, limiter
 from app.integrations.notify.base import WebhookRejected
-from app.models import CallbackKind
+from app.models import CallbackKind, PerformanceSeries
+from app.services import performance
 from app.services.mpesa import callbacks
 from app.services.mpesa import config as mpesa_config
 from app.services.notifications import webhooks
@@ -21,6 +23,23 @@ csrf.exempt(bp)
 limiter.exempt(bp)
 
 ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
+
+
+@bp.before_request
+def _start_clock() -> None:
+    g.callback_started = perf_counter()
+
+
+@bp.after_request
+def _time_acknowledgement(response):
+    """An M-Pesa callback's time from request to answer goes to the Performance page, recorded
+    after the answer has been sent (one Redis call, skipped while Redis is down)."""
+    kind = g.get("callback_kind")
+    if kind is not None:
+        performance.record_when_sent(
+            response, PerformanceSeries.CALLBACK_ACK, kind, g.callback_started
+        )
+    return response
 
 
 def _check_secret(settings: mpesa_config.MpesaSettings, secret: str) -> None:
@@ -40,6 +59,7 @@ def _check_source(settings: mpesa_config.MpesaSettings) -> None:
 
 
 def _store(kind: str):
+    g.callback_kind = kind  # timed by _time_acknowledgement
     raw = request.get_data(cache=False)
     if kind == CallbackKind.C2B_VALIDATION:
         return jsonify(callbacks.validate_paybill(raw, request.headers, request.remote_addr))

@@ -27,8 +27,8 @@ from app.models import (
 from app.models.base import utcnow
 from app.services.actor import Actor
 from app.services.after_commit import enqueue_after_commit
+from app.services.mpesa import activity, paybill, results, suspense, verification
 from app.services.mpesa import config as mpesa_config
-from app.services.mpesa import paybill, results, suspense, verification
 from app.services.mpesa.crediting import Outcome, credit
 from app.services.mpesa.transactions import find_locked, move
 from app.services.notifications import alerts
@@ -151,6 +151,7 @@ def process(callback_id: int) -> str | None:
         .where(MpesaCallback.id == callback_id)
         .values(state=outcome.state, outcome=outcome.words[:2000], transaction_id=txn_id)
     )
+    activity.callback_processed(callback.kind, callback_id, outcome, txn_id)
     db.session.commit()
     return outcome.state
 

@@ -35,6 +35,7 @@ TITLES = {
     "webhook_endpoint_disabled": "Webhook endpoint disabled",
     "mpesa_mismatch": "M-Pesa payment does not match our request",
     "reconciliation_discrepancies": "M-Pesa reconciliation found discrepancies",
+    "failed_jobs": "A burst of failed background jobs",
 }
 _KEY = "daystar:notify:alert:{kind}"
 _HELD = "daystar:notify:alert:{kind}:held"

@@ -82,6 +82,7 @@ _ARRAY_TYPES = {
     "segments": "integer[]",
     "created_at": "timestamptz[]",
     "updated_at": "timestamptz[]",
+    "broadcast_id": "integer[]",
 }
 _UNNEST_INSERT = text(
     f"INSERT INTO notifications ({', '.join(_ARRAY_TYPES)}) SELECT * FROM unnest("  # noqa: S608
@@ -116,10 +117,11 @@ def store(
     kind: str,
     priority: str = Priority.LOW,
     event_type: str | None = None,
+    broadcast_id: int | None = None,
 ) -> list[int]:
     """Store `items` (those whose dedupe key is taken are skipped) as pending notifications of
-    type and template `kind`, due now, and enqueue their sends after the commit in jobs of
-    SEND_BATCH. The ids stored. Commits."""
+    type and template `kind` (and of broadcast `broadcast_id`, if given), due now, and enqueue
+    their sends after the commit in jobs of SEND_BATCH. The ids stored. Commits."""
     if not items:
         return []
     now = utcnow()
@@ -146,6 +148,7 @@ def store(
             "segments": None,
             "created_at": now,
             "updated_at": now,
+            "broadcast_id": broadcast_id,
         }
         if item.channel == Channel.SMS:
             sms = shape(item.message)

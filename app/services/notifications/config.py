@@ -55,6 +55,10 @@ class NotifySettings:
     # phone number) and by SMS to these numbers; one alert of a kind per interval at most.
     admin_alert_phones: str = ""
     admin_alert_interval_minutes: str = "30"
+    # A burst of failed background jobs alerts the admins: at least this many jobs failed (their
+    # retries used up) within the window; 0 turns the alert off.
+    failed_jobs_alert_threshold: str = "10"
+    failed_jobs_alert_window_minutes: str = "15"
 
     def order(self, channel: str) -> list[str]:
         text = self.sms_providers if channel == "sms" else self.email_providers

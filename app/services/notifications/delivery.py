@@ -19,7 +19,7 @@ from app.models import (
     SuppressionReason,
 )
 from app.models.base import utcnow
-from app.services.notifications import circuit, config, providers, receipts, rules
+from app.services.notifications import activity, circuit, config, providers, receipts, rules
 
 RETRY_DELAYS = (60, 300, 1800, 7200)  # seconds after the 1st, 2nd, 3rd, 4th+ failed round
 STALE_SENDING = timedelta(minutes=10)
@@ -75,10 +75,13 @@ def deliver(notification_id: int) -> str | None:
 
 
 def _try_providers(row: Notification, settings: config.NotifySettings) -> str:
-    order = settings.order(row.channel)
+    # A provider named before any has answered was forced (an administrator's test message): it
+    # alone is tried, even while its circuit is open, since the test is how staff see it is back.
+    forced = row.provider
+    order = [forced] if forced else settings.order(row.channel)
     failures = []
     for name in order:
-        if circuit.is_open(name):
+        if circuit.is_open(name) and not forced:
             failures.append(f"{name}: skipped (cooling off after repeated failures)")
             continue
         client = providers.client_for(name)
@@ -95,12 +98,14 @@ def _try_providers(row: Notification, settings: config.NotifySettings) -> str:
         if result.outcome == Outcome.PERMANENT:
             _permanent(row, result)
             return NotificationStatus.FAILED
-        circuit.record_failure(
+        if circuit.record_failure(
             name,
             int(settings.circuit_threshold),
             int(settings.circuit_window_seconds),
             int(settings.circuit_cooling_off_seconds),
-        )
+        ):
+            activity.circuit_opened(row, name, int(settings.circuit_cooling_off_seconds))
+            db.session.commit()
         failures.append(f"{name}: {result.detail or result.outcome}")
     return _every_provider_failed(
         row, "; ".join(failures) or "No provider is configured for this channel."
@@ -120,7 +125,12 @@ def _record_attempt(row: Notification, result: SendResult, started: float) -> No
             duration_ms=int((time.monotonic() - started) * 1000),
         )
     )
-    db.session.commit()
+    if result.outcome != Outcome.ACCEPTED:
+        activity.provider_failed(row, result)
+    if result.outcome not in (Outcome.ACCEPTED, Outcome.PERMANENT):
+        # The next provider may take seconds to answer: no transaction is left open meanwhile.
+        # An accepted or refused message commits its attempt with its new status, at once.
+        db.session.commit()
 
 
 def _accepted(row: Notification, result: SendResult) -> None:
@@ -165,6 +175,9 @@ def _permanent(row: Notification, result: SendResult) -> None:
                 detail=result.detail[:500],
             )
         )
+    activity.failed(
+        row, result.detail, retrying=False, kind=f"{result.provider}: recipient refused"
+    )
     db.session.commit()
 
 
@@ -179,6 +192,7 @@ def _every_provider_failed(row: Notification, why: str) -> str:
             scheduled_for=utcnow() + timedelta(seconds=delay),
             skip_reason=f"Every provider failed; retrying in {delay // 60 or 1} min: {why}"[:200],
         )
+        activity.failed(row, why, retrying=True)
         db.session.commit()
         return NotificationStatus.PENDING
     _move(
@@ -188,6 +202,7 @@ def _every_provider_failed(row: Notification, why: str) -> str:
         failed_at=utcnow(),
         skip_reason=f"Every provider failed {row.retry_count + 1} times: {why}"[:200],
     )
+    activity.failed(row, why, retrying=False)
     db.session.commit()
     return NotificationStatus.FAILED
 

@@ -124,7 +124,9 @@ def create_for_contact(
 ) -> list[Notification]:
     """Store one notification to a phone number (sms) or email address (email) that belongs to
     no member, such as an administrator's alert, and enqueue its send after the commit; options
-    and dedupe keys as create(). ValidationFailed names each bad argument. Commits."""
+    and dedupe keys as create(), and options["provider"] sends through that provider only instead
+    of the failover order (an administrator's test message). ValidationFailed names each bad
+    argument. Commits."""
     options = dict(options or {})
     errors: dict[str, str] = {}
     if channel not in (Channel.SMS, Channel.EMAIL):
@@ -142,10 +144,15 @@ def create_for_contact(
     priority = options.get("priority") or Priority.NORMAL
     if priority not in set(Priority):
         errors["priority"] = "Choose high, normal or low."
+    provider = options.get("provider") or None
+    known = config.SMS_PROVIDERS if channel == Channel.SMS else config.EMAIL_PROVIDERS
+    if provider is not None and provider not in known:
+        errors["provider"] = f"Choose one of {', '.join(known)}."
     if errors:
         raise ValidationFailed(errors)
     row = Notification(
         recipient_id=None,
+        provider=provider,  # set before sending only when forced (see delivery._try_providers)
         notification_type=str(options.get("type") or "general")[:40],
         channel=channel,
         subject=subject if channel == Channel.EMAIL else None,

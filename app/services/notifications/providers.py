@@ -3,6 +3,8 @@ each is given (our id as its reference; the delivery-report URL where the provid
 
 import logging
 
+import requests
+
 from app.integrations.notify import africastalking, infobip, mailgun, sendgrid, ses, twilio
 from app.integrations.notify.base import EmailMessage, SmsMessage
 from app.models import Channel, Notification
@@ -41,6 +43,12 @@ NOT_CLIENT_FIELDS = {
 }
 
 
+# One HTTP session per provider and process, so that a worker sending one message after the
+# other keeps its connection to the provider open (credentials go on each request, never on the
+# session). A forked work horse starts with none and makes its own.
+_sessions: dict[str, requests.Session] = {}
+
+
 def client_for(name: str):
     """The provider's client, or None when it is not configured (or its settings are unusable,
     which is logged)."""
@@ -51,10 +59,12 @@ def client_for(name: str):
     if not all(values.get(field) for field in required):
         return None
     try:
-        return client_class(config_class(**values))
+        client = client_class(config_class(**values), session=_sessions.get(name))
     except (TypeError, ValueError) as exc:
         log.warning("%s settings cannot be used: %s", name, exc)
         return None
+    _sessions.setdefault(name, client.session)
+    return client
 
 
 def callback_url(provider: str) -> str | None:

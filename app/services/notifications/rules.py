@@ -14,6 +14,9 @@ from app.models.base import utcnow
 from app.services.notifications.config import NotifySettings
 
 COUNTED = (NotificationStatus.SENDING, NotificationStatus.SENT, NotificationStatus.DELIVERED)
+# notification_type of an administrator's test message: sent on purpose, often twice in a row,
+# so the duplicate rule does not hold it back (every other rule applies).
+TEST_TYPE = "test"
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ def decide(row: Notification, settings: NotifySettings, now: datetime | None = N
     if suppressed:
         return Decision("skip", f"The contact is on the suppression list ({suppressed}).")
     window = timedelta(minutes=int(settings.duplicate_window_minutes))
-    if _sent_since(row, now - window, same_text=True):
+    if row.notification_type != TEST_TYPE and _sent_since(row, now - window, same_text=True):
         return Decision("skip", "The same message went to this contact within the hour.")
     if row.priority == Priority.HIGH:
         return SEND

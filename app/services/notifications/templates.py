@@ -319,7 +319,7 @@ class Renderer:
         self.key = key
         self.source = load(key)
         self.brand = branding()
-        self.audience = _audience(key)
+        self.audience = audience(key)
 
     def render(self, context: dict, channels: tuple[str, ...] = ("sms", "email")) -> Message:
         try:
@@ -386,11 +386,12 @@ def preview(key: str, draft: dict | None = None, context: dict | None = None) ->
     errors = check(source, context)
     if errors:
         return Preview(None, errors, variables)
-    message = render_source(source, context or sample_context(key), branding(), _audience(key))
+    message = render_source(source, context or sample_context(key), branding(), audience(key))
     return Preview(message, {}, variables)
 
 
-def _audience(key: str) -> str:
+def audience(key: str) -> str:
+    """Who the message `key` goes to: "staff" (the administrators' alert) or "member"."""
     return "staff" if key == "admin_alert" else "member"
 
 

@@ -53,6 +53,26 @@ function loadChartLibrary(src) {
   return chartLibrary;
 }
 
+// A chart whose JSON names its own series: {type, labels, stacked, datasets: [{label, data, color}]}.
+function seriesChart(data) {
+  var stacked = !!data.stacked;
+  return {
+    type: data.type || "bar",
+    data: {
+      labels: data.labels,
+      datasets: data.datasets.map(function (d) {
+        return { label: d.label, data: d.data, backgroundColor: d.color, borderColor: d.color, tension: 0.2 };
+      })
+    },
+    options: {
+      responsive: true,
+      maintainAspectRatio: false,
+      animation: false,
+      scales: { x: { stacked: stacked }, y: { stacked: stacked, beginAtZero: true, ticks: { precision: 0 } } }
+    }
+  };
+}
+
 function drawUsageCharts(root) {
   var scope = root && root.querySelectorAll ? root : document;
   var canvases = Array.prototype.slice.call(scope.querySelectorAll("canvas[data-usage-chart]"));
@@ -64,6 +84,7 @@ function drawUsageCharts(root) {
     var data = JSON.parse(source.textContent);
     loadChartLibrary(canvas.getAttribute("data-chart-src")).then(function (Chart) {
       if (!canvas.isConnected) { return; }
+      if (data.datasets) { new Chart(canvas, seriesChart(data)); return; }
       new Chart(canvas, {
         type: "bar",
         data: {

@@ -32,7 +32,7 @@ def test_reconcile_prints_the_counts(app, tmp_path):
     )
     result = app.test_cli_runner().invoke(args=["mpesa", "reconcile", str(path)])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["status"] == "finished" and report["rows"] == 3
     counts = report["counts"]
     assert (counts["matched"], counts["not_in_system"], counts["not_in_statement"]) == (1, 1, 1)
