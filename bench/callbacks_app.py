@@ -9,10 +9,11 @@ on every answer. Served only by bench/callbacks.py
 Every answer carries `Server-Timing: app;dur=<ms>, sql;dur=<ms>, commit;dur=<ms>, redis;dur=<ms>`:
 the time from the request reaching the app until its answer was ready, and the parts of it spent
 in SQL statements, in database commits and in Redis calls (enqueueing jobs). What the client
-measures beyond `app` is gunicorn's queue, the connection and the client itself. Gunicorn's sync
-workers serve one request at a time, so one set of counters per process is enough.
+measures beyond `app` is gunicorn's queue, the connection and the client itself. The counters are
+per thread: gunicorn.conf.py gives each process several threads.
 """
 
+import threading
 import time
 
 import redis.client
@@ -49,12 +50,25 @@ def raw_callback():
 
 
 # --- where a request's time goes ----------------------------------------------------------------
-SPENT = {"sql": 0.0, "commit": 0.0, "redis": 0.0}
-_started = {}
+PARTS = ("sql", "commit", "redis")
+# Per thread: gunicorn.conf.py serves each process's requests from several threads.
+_timing = threading.local()
+
+
+def _spent() -> dict:
+    if not hasattr(_timing, "spent"):
+        _timing.spent = dict.fromkeys(PARTS, 0.0)
+        _timing.started = {}
+    return _timing.spent
+
+
+def _started() -> dict:
+    _spent()
+    return _timing.started
 
 
 def _add(part: str, since: float) -> None:
-    SPENT[part] += time.perf_counter() - since
+    _spent()[part] += time.perf_counter() - since
 
 
 def _timed(part: str, method):
@@ -71,21 +85,22 @@ def _timed(part: str, method):
 def _count_sql_and_commits(session) -> None:
     @event.listens_for(Engine, "before_cursor_execute")
     def _before_statement(conn, cursor, statement, parameters, context, executemany):
-        _started["sql"] = time.perf_counter()
+        _started()["sql"] = time.perf_counter()
 
     @event.listens_for(Engine, "after_cursor_execute")
     def _after_statement(conn, cursor, statement, parameters, context, executemany):
-        _add("sql", _started.pop("sql"))
+        if "sql" in _started():
+            _add("sql", _started().pop("sql"))
 
     @event.listens_for(Engine, "commit")
     def _before_commit(conn):
-        _started["commit"] = time.perf_counter()
+        _started()["commit"] = time.perf_counter()
 
     # First of the after_commit listeners: the others enqueue jobs, which is Redis time.
     @event.listens_for(session, "after_commit", insert=True)
     def _after_commit(_session):
-        if "commit" in _started:
-            _add("commit", _started.pop("commit"))
+        if "commit" in _started():
+            _add("commit", _started().pop("commit"))
 
 
 def _count_redis_calls() -> None:
@@ -103,13 +118,14 @@ class ServerTiming:
         self.wsgi_app = wsgi_app
 
     def __call__(self, environ, start_response):
-        for part in SPENT:
-            SPENT[part] = 0.0
-        _started.clear()
+        spent = _spent()
+        for part in PARTS:
+            spent[part] = 0.0
+        _started().clear()
         began = time.perf_counter()
 
         def timed_start_response(status, headers, exc_info=None):
-            parts = {"app": time.perf_counter() - began, **SPENT}
+            parts = {"app": time.perf_counter() - began, **spent}
             value = ", ".join(f"{name};dur={seconds * 1000:.2f}" for name, seconds in parts.items())
             return start_response(status, [*headers, ("Server-Timing", value)], exc_info)
 
