@@ -262,7 +262,9 @@ def test_forking_worker_records_the_job_run_in_its_work_horse(redis_conn):
 
 
 def test_the_periodic_job_runs_the_rollup(redis_conn):
-    push(redis_conn, JOBS, last_bucket(), [("high:app.jobs.mpesa.process_callback", 40.0, False)])
+    # Two buckets back: the one just over is not taken in the first SETTLE_SECONDS of the next.
+    settled = performance.floor_bucket(utcnow()) - 2 * performance.BUCKET
+    push(redis_conn, JOBS, settled, [("high:app.jobs.mpesa.process_callback", 40.0, False)])
     assert roll_up_performance()[JOBS] == 1
 
 
