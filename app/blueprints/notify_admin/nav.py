@@ -1,9 +1,7 @@
 """The Notifications pages' sub-navigation: links to the pages that exist and the person may open."""
 
-from flask import current_app, request
-
-from app.auth import can
 from app.blueprints.notify_admin import bp
+from app.blueprints.section_nav import section_links
 
 # (endpoint, label, prefix of the endpoints that belong to the section)
 SECTIONS = (
@@ -21,11 +19,4 @@ SECTIONS = (
 def notify_nav() -> dict:
     """`notify_nav`: (endpoint, label, current) for notify_admin/_nav.html; a page that is not
     built yet, or that the person's role may not open, is left out."""
-    links = []
-    for endpoint, label, prefix in SECTIONS:
-        view = current_app.view_functions.get(endpoint)
-        permission = getattr(view, "required_permission", None)
-        if view is None or (permission and not can(permission)):
-            continue
-        links.append((endpoint, label, (request.endpoint or "").startswith(prefix)))
-    return {"notify_nav": links}
+    return {"notify_nav": section_links(SECTIONS)}
