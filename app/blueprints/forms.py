@@ -13,3 +13,15 @@ class ServiceErrorsMixin:
                 field.errors = [message]
             else:
                 self.form_errors.append(message)
+
+
+def without_nul(value):
+    """A form filter: PostgreSQL refuses NUL characters in text, so they are dropped and odd
+    input is a 422, never a 500."""
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+def stripped_without_nul(value):
+    """without_nul, then surrounding spaces stripped (filter fields)."""
+    value = without_nul(value)
+    return value.strip() if isinstance(value, str) else value

@@ -12,7 +12,7 @@ from wtforms import (
 )
 from wtforms.widgets import CheckboxInput, DateInput, ListWidget
 
-from app.blueprints.forms import ServiceErrorsMixin
+from app.blueprints.forms import ServiceErrorsMixin, without_nul
 from app.models import ApiPermission
 from app.services.events import EVENT_TYPES
 
@@ -28,11 +28,6 @@ PER_PAGE_CHOICES = ("25", "50", "100", "200")
 USAGE_DAYS = ("7", "30", "90")
 
 
-def _text(value):
-    # PostgreSQL refuses NUL characters in text; drop them so odd input is a 422, never a 500.
-    return value.replace("\x00", "") if isinstance(value, str) else value
-
-
 class CheckboxesField(SelectMultipleField):
     """A list of checkboxes. The service judges the choices, so any value reaches it."""
 
@@ -46,7 +41,7 @@ class CheckboxesField(SelectMultipleField):
 class KeyForm(ServiceErrorsMixin, FlaskForm):
     name = StringField(
         "Name",
-        filters=[_text],
+        filters=[without_nul],
         description="Who uses the key, for what: for example “Xero sync”.",
         render_kw={"maxlength": 100, "autocomplete": "off"},
     )
@@ -55,29 +50,29 @@ class KeyForm(ServiceErrorsMixin, FlaskForm):
     )
     expires_in_days = StringField(
         "Expires after (days)",
-        filters=[_text],
+        filters=[without_nul],
         description="Leave empty for a key that does not expire.",
         render_kw={"inputmode": "numeric"},
     )
     rate_limit_per_minute = StringField(
         "Rate limit (requests a minute)",
-        filters=[_text],
+        filters=[without_nul],
         description="Leave empty for the default.",
         render_kw={"inputmode": "numeric"},
     )
     allowed_ips = TextAreaField(
         "Allowed IP addresses",
-        filters=[_text],
+        filters=[without_nul],
         description="Addresses or CIDR ranges, separated by commas or spaces; empty: any address.",
         render_kw={"rows": 2},
     )
 
 
 class RotateForm(ServiceErrorsMixin, FlaskForm):
-    key_id = HiddenField("Key", filters=[_text])
+    key_id = HiddenField("Key", filters=[without_nul])
     grace_hours = StringField(
         "Old key keeps working for (hours)",
-        filters=[_text],
+        filters=[without_nul],
         default="24",
         render_kw={"inputmode": "numeric"},
     )
@@ -86,13 +81,13 @@ class RotateForm(ServiceErrorsMixin, FlaskForm):
 class WebhookForm(ServiceErrorsMixin, FlaskForm):
     url = StringField(
         "URL",
-        filters=[_text],
+        filters=[without_nul],
         description="The HTTPS address that receives the events.",
         render_kw={"type": "url", "autocomplete": "off", "placeholder": "https://"},
     )
     events = CheckboxesField("Events", choices=[SelectChoice(e, e) for e in EVENT_TYPES])
     description = StringField(
-        "Description", filters=[_text], render_kw={"maxlength": 300, "autocomplete": "off"}
+        "Description", filters=[without_nul], render_kw={"maxlength": 300, "autocomplete": "off"}
     )
 
 
@@ -102,13 +97,13 @@ class LogFilterForm(ServiceErrorsMixin, FlaskForm):
     class Meta:
         csrf = False  # a GET form: nothing changes
 
-    key_id = SelectField("API key", validate_choice=False, filters=[_text])
+    key_id = SelectField("API key", validate_choice=False, filters=[without_nul])
     status = StringField(
-        "Status", filters=[_text], render_kw={"placeholder": "404, 4xx, 5xx or error"}
+        "Status", filters=[without_nul], render_kw={"placeholder": "404, 4xx, 5xx or error"}
     )
-    path = StringField("Path contains", filters=[_text], render_kw={"placeholder": "/loans"})
-    date_from = StringField("From", widget=DateInput(), filters=[_text])
-    date_to = StringField("To", widget=DateInput(), filters=[_text])
+    path = StringField("Path contains", filters=[without_nul], render_kw={"placeholder": "/loans"})
+    date_from = StringField("From", widget=DateInput(), filters=[without_nul])
+    date_to = StringField("To", widget=DateInput(), filters=[without_nul])
     per_page = SelectField(
         "Per page",
         default="50",

@@ -15,17 +15,12 @@ from wtforms.validators import Optional, ValidationError
 from wtforms.widgets import DateInput
 
 from app import clock
-from app.blueprints.forms import ServiceErrorsMixin
+from app.blueprints.forms import ServiceErrorsMixin, without_nul
 from app.models import LoanStatus, PaymentMethod
 
 PER_PAGE_CHOICES = (10, 25, 50, 100)
 METHOD_LABELS = {"mpesa": "M-Pesa", "cash": "Cash", "bank": "Bank", "checkoff": "Check-off"}
 DATE_MESSAGE = "Enter a date as YYYY-MM-DD."
-
-
-def _text(value):
-    # PostgreSQL refuses NUL characters in text; drop them so odd input is a 422, never a 500.
-    return value.replace("\x00", "") if isinstance(value, str) else value
 
 
 def _rate(product) -> str:
@@ -92,17 +87,21 @@ class LoanFilterForm(FlaskForm):
 
 
 class LoanApplicationForm(ServiceErrorsMixin, FlaskForm):
-    member_id = HiddenField("Member id", filters=[_text])
+    member_id = HiddenField("Member id", filters=[without_nul])
     member_number = StringField(
         "Member number",
-        filters=[_text],
+        filters=[without_nul],
         description="For example DST000123.",
         render_kw={"autocomplete": "off"},
     )
-    product_id = SelectField("Loan product", validate_choice=False, filters=[_text])
-    amount = StringField("Amount (KES)", filters=[_text], render_kw={"inputmode": "decimal"})
-    term_months = StringField("Term (months)", filters=[_text], render_kw={"inputmode": "numeric"})
-    purpose = TextAreaField("Purpose", filters=[_text], render_kw={"rows": 2, "maxlength": 200})
+    product_id = SelectField("Loan product", validate_choice=False, filters=[without_nul])
+    amount = StringField("Amount (KES)", filters=[without_nul], render_kw={"inputmode": "decimal"})
+    term_months = StringField(
+        "Term (months)", filters=[without_nul], render_kw={"inputmode": "numeric"}
+    )
+    purpose = TextAreaField(
+        "Purpose", filters=[without_nul], render_kw={"rows": 2, "maxlength": 200}
+    )
 
     def __init__(self, products, **kwargs):
         super().__init__(**kwargs)
@@ -112,7 +111,7 @@ class LoanApplicationForm(ServiceErrorsMixin, FlaskForm):
 
 
 class DeclineForm(ServiceErrorsMixin, FlaskForm):
-    reason = TextAreaField("Reason for declining", filters=[_text], render_kw={"rows": 2})
+    reason = TextAreaField("Reason for declining", filters=[without_nul], render_kw={"rows": 2})
 
 
 class DisbursementForm(ServiceErrorsMixin, FlaskForm):
@@ -121,18 +120,22 @@ class DisbursementForm(ServiceErrorsMixin, FlaskForm):
         validate_choice=False,
         choices=[SelectChoice(m, METHOD_LABELS[m]) for m in ("cash", "bank", "mpesa")],
     )
-    reference = StringField("Reference", filters=[_text], description="Receipt or transfer number.")
-    disbursed_on = StringField("Disbursed on", widget=DateInput(), filters=[_text], default=_today)
+    reference = StringField(
+        "Reference", filters=[without_nul], description="Receipt or transfer number."
+    )
+    disbursed_on = StringField(
+        "Disbursed on", widget=DateInput(), filters=[without_nul], default=_today
+    )
 
 
 class RepaymentForm(ServiceErrorsMixin, FlaskForm):
-    amount = StringField("Amount (KES)", filters=[_text], render_kw={"inputmode": "decimal"})
+    amount = StringField("Amount (KES)", filters=[without_nul], render_kw={"inputmode": "decimal"})
     method = SelectField(
         "Method",
         validate_choice=False,
         choices=[SelectChoice(m.value, METHOD_LABELS[m.value]) for m in PaymentMethod],
     )
     reference = StringField(
-        "Reference", filters=[_text], description="Required for M-Pesa: the receipt number."
+        "Reference", filters=[without_nul], description="Required for M-Pesa: the receipt number."
     )
-    paid_on = StringField("Paid on", widget=DateInput(), filters=[_text], default=_today)
+    paid_on = StringField("Paid on", widget=DateInput(), filters=[without_nul], default=_today)

@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, SelectChoice, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
+from app.blueprints.forms import stripped_without_nul
 from app.models import Integration, LogLevel
 from app.services import error_tracking, log_browser
 
@@ -20,11 +21,6 @@ INTEGRATION_LABELS = {
     Integration.WEBHOOKS: "Webhooks",
     Integration.JOBS: "Jobs",
 }
-
-
-def _text(value):
-    # PostgreSQL refuses NUL characters in text; drop them so odd input is a 422, never a 500.
-    return value.replace("\x00", "").strip() if isinstance(value, str) else value
 
 
 class LogFilterForm(FlaskForm):
@@ -49,24 +45,24 @@ class LogFilterForm(FlaskForm):
     date_to = DateField("To", validators=[Optional()], format="%Y-%m-%d")
     q = StringField(
         "Text",
-        filters=[_text],
+        filters=[stripped_without_nul],
         validators=[Length(max=100, message="Search for at most 100 characters.")],
         render_kw={"maxlength": 100, "type": "search", "placeholder": "in message or event"},
     )
     event = StringField(
         "Event",
-        filters=[_text],
+        filters=[stripped_without_nul],
         render_kw={"maxlength": 60, "placeholder": "mpesa.callback_held or mpesa."},
     )
     error_kind = StringField(
         "Error kind",
-        filters=[_text],
+        filters=[stripped_without_nul],
         validators=[Length(max=120, message="An error kind is at most 120 characters.")],
         render_kw={"maxlength": 120, "placeholder": "ProviderFault"},
     )
     ref = StringField(
         "Id",
-        filters=[_text],
+        filters=[stripped_without_nul],
         render_kw={"maxlength": 100, "placeholder": "request, job, receipt or record id"},
     )
     ref_kind = SelectField(
@@ -77,8 +73,8 @@ class LogFilterForm(FlaskForm):
         + [SelectChoice(name, label) for name, label in log_browser.REF_KINDS.items()],
     )
     # Page positions (from the pager's links, not typed).
-    before = StringField("Page", filters=[_text])
-    after = StringField("Page", filters=[_text])
+    before = StringField("Page", filters=[stripped_without_nul])
+    after = StringField("Page", filters=[stripped_without_nul])
 
     FILTERS = ("integration", "level", "date_from", "date_to", "q", "event", "error_kind", "ref",
                "ref_kind")  # fmt: skip

@@ -6,27 +6,29 @@ from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringF
 from wtforms.widgets import DateInput
 
 from app import clock
-from app.blueprints.forms import ServiceErrorsMixin
+from app.blueprints.forms import ServiceErrorsMixin, without_nul
 from app.models import MemberStatus
-
-
-def _text(value):
-    # PostgreSQL refuses NUL characters in text; drop them so odd input is a 422, never a 500.
-    return value.replace("\x00", "") if isinstance(value, str) else value
 
 
 class MemberForm(ServiceErrorsMixin, FlaskForm):
     first_name = StringField(
-        "First name", filters=[_text], render_kw={"autocomplete": "given-name"}
+        "First name", filters=[without_nul], render_kw={"autocomplete": "given-name"}
     )
-    last_name = StringField("Last name", filters=[_text], render_kw={"autocomplete": "family-name"})
+    last_name = StringField(
+        "Last name", filters=[without_nul], render_kw={"autocomplete": "family-name"}
+    )
     phone = TelField(
-        "Phone", filters=[_text], description="A Kenyan mobile number, e.g. 0712 345 678."
+        "Phone", filters=[without_nul], description="A Kenyan mobile number, e.g. 0712 345 678."
     )
-    email = EmailField("Email (optional)", filters=[_text])
-    national_id = StringField("National ID", filters=[_text], render_kw={"inputmode": "numeric"})
+    email = EmailField("Email (optional)", filters=[without_nul])
+    national_id = StringField(
+        "National ID", filters=[without_nul], render_kw={"inputmode": "numeric"}
+    )
     joined_on = StringField(
-        "Joined on", widget=DateInput(), filters=[_text], default=lambda: clock.today().isoformat()
+        "Joined on",
+        widget=DateInput(),
+        filters=[without_nul],
+        default=lambda: clock.today().isoformat(),
     )
     sms_opt_in = BooleanField("Send SMS notifications", default=True)
     email_opt_in = BooleanField("Send email notifications", default=True)
@@ -49,11 +51,13 @@ class PaymentRequestForm(ServiceErrorsMixin, FlaskForm):
     """An STK Push to the member's phone; services.mpesa.payments judges every value."""
 
     phone = TelField(
-        "Phone", filters=[_text], description="The member's phone unless they pay from another."
+        "Phone",
+        filters=[without_nul],
+        description="The member's phone unless they pay from another.",
     )
     amount = StringField(
         "Amount (KES)",
-        filters=[_text],
+        filters=[without_nul],
         description="Whole shillings.",
         render_kw={"inputmode": "numeric", "autocomplete": "off"},
     )
@@ -76,7 +80,7 @@ class PaymentRequestForm(ServiceErrorsMixin, FlaskForm):
     )
     account_reference = StringField(
         "Account reference",
-        filters=[_text],
+        filters=[without_nul],
         description="What the member sees on the prompt (at most 12 letters and digits).",
         render_kw={"maxlength": 12, "autocomplete": "off"},
     )

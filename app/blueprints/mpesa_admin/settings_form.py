@@ -7,22 +7,17 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, PasswordField, SelectChoice, SelectField, StringField
 
-from app.blueprints.forms import ServiceErrorsMixin
+from app.blueprints.forms import ServiceErrorsMixin, without_nul
 from app.integrations.daraja_security import load_certificate
 from app.services.mpesa.config import SECRET_FIELDS
 
 CERTIFICATE_MAX_BYTES = 64 * 1024  # a Daraja certificate is about 2 KB
 
 
-def _text(value):
-    # PostgreSQL refuses NUL characters in text; drop them so odd input is a 422, never a 500.
-    return value.replace("\x00", "") if isinstance(value, str) else value
-
-
 def _secret(label: str, description: str = "") -> PasswordField:
     return PasswordField(
         label,
-        filters=[_text],
+        filters=[without_nul],
         description=description,
         render_kw={"autocomplete": "new-password", "spellcheck": "false"},
     )
@@ -41,7 +36,7 @@ def _choice(label: str, choices, description: str = "") -> SelectField:
 def _text_field(label: str, description: str = "", **render_kw) -> StringField:
     return StringField(
         label,
-        filters=[_text],
+        filters=[without_nul],
         description=description,
         render_kw={"autocomplete": "off", "spellcheck": "false", **render_kw},
     )

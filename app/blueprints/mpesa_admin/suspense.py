@@ -8,7 +8,7 @@ from wtforms import HiddenField, StringField, TextAreaField
 
 from app.auth import current_actor, requires
 from app.blueprints.api_admin.common import id_from, page_number
-from app.blueprints.forms import ServiceErrorsMixin
+from app.blueprints.forms import ServiceErrorsMixin, without_nul
 from app.blueprints.mpesa_admin import bp
 from app.htmx import is_htmx, render_view
 from app.models import SuspenseStatus
@@ -22,34 +22,29 @@ ITEMS_PER_PAGE = 25
 STATUSES = [str(s) for s in SuspenseStatus] + ["all"]
 
 
-def _text(value):
-    # PostgreSQL refuses NUL characters in text; drop them so odd input is a 422, never a 500.
-    return value.replace("\x00", "") if isinstance(value, str) else value
-
-
 class ResolveForm(ServiceErrorsMixin, FlaskForm):
-    item_id = HiddenField(filters=[_text])
+    item_id = HiddenField(filters=[without_nul])
     loan_id = StringField(
         "Loan number",
-        filters=[_text],
+        filters=[without_nul],
         description="Credit the money as a repayment on this loan…",
         render_kw={"inputmode": "numeric", "autocomplete": "off"},
     )
     member = StringField(
         "Member number",
-        filters=[_text],
+        filters=[without_nul],
         description="…or as a deposit of this member (for example DST000123).",
         render_kw={"autocomplete": "off"},
     )
-    note = TextAreaField("Note (optional)", filters=[_text], render_kw={"rows": 2})
-    confirmed = HiddenField(filters=[_text])
+    note = TextAreaField("Note (optional)", filters=[without_nul], render_kw={"rows": 2})
+    confirmed = HiddenField(filters=[without_nul])
 
 
 class DismissForm(ServiceErrorsMixin, FlaskForm):
-    item_id = HiddenField(filters=[_text])
+    item_id = HiddenField(filters=[without_nul])
     note = TextAreaField(
         "Why is it dismissed?",
-        filters=[_text],
+        filters=[without_nul],
         description="For example: refunded to the sender on 12 May, or a test payment.",
         render_kw={"rows": 2},
     )

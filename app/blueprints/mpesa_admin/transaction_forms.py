@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import Optional, ValidationError
 
-from app.blueprints.forms import ServiceErrorsMixin
+from app.blueprints.forms import ServiceErrorsMixin, stripped_without_nul
 from app.models import MpesaStatus, MpesaType
 from app.services.mpesa import monitor
 from app.services.validation import normalize_phone
@@ -19,11 +19,6 @@ TYPE_LABELS = {
     MpesaType.B2C: "B2C (disbursement)",
     MpesaType.C2B: "Paybill (C2B)",
 }
-
-
-def _text(value):
-    # PostgreSQL refuses NUL characters in text; drop them so odd input is a 422, never a 500.
-    return value.replace("\x00", "").strip() if isinstance(value, str) else value
 
 
 class TransactionFilterForm(FlaskForm):
@@ -47,13 +42,19 @@ class TransactionFilterForm(FlaskForm):
     date_from = DateField("From", validators=[Optional()], format="%Y-%m-%d")
     date_to = DateField("To", validators=[Optional()], format="%Y-%m-%d")
     phone = StringField(
-        "Phone", filters=[_text], render_kw={"placeholder": "0712 345 678", "inputmode": "tel"}
+        "Phone",
+        filters=[stripped_without_nul],
+        render_kw={"placeholder": "0712 345 678", "inputmode": "tel"},
     )
     receipt = StringField(
-        "Receipt", filters=[_text], render_kw={"placeholder": "SGH12ABC34", "maxlength": 20}
+        "Receipt",
+        filters=[stripped_without_nul],
+        render_kw={"placeholder": "SGH12ABC34", "maxlength": 20},
     )
     member = StringField(
-        "Member number", filters=[_text], render_kw={"placeholder": "DST000123", "maxlength": 12}
+        "Member number",
+        filters=[stripped_without_nul],
+        render_kw={"placeholder": "DST000123", "maxlength": 12},
     )
 
     def validate(self, extra_validators=None) -> bool:
@@ -112,7 +113,7 @@ class TransactionFilterForm(FlaskForm):
 class RefuseForm(ServiceErrorsMixin, FlaskForm):
     reason = TextAreaField(
         "Reason for refusing",
-        filters=[_text],
+        filters=[stripped_without_nul],
         render_kw={"rows": 2, "maxlength": 300},
         description="The requester sees it; the loan stays approved.",
     )

@@ -12,7 +12,7 @@ from wtforms.widgets import DateInput, DateTimeLocalInput
 
 from app.auth import current_actor, requires
 from app.blueprints.api_admin.common import id_from, page_number
-from app.blueprints.forms import ServiceErrorsMixin
+from app.blueprints.forms import ServiceErrorsMixin, without_nul
 from app.blueprints.notify_admin import bp
 from app.htmx import hx_redirect, is_htmx, render_view
 from app.jobs.broadcasts import enqueue_broadcast
@@ -31,11 +31,6 @@ PROGRESS = "notify_admin/_broadcast_progress.html"
 POLL_DONE = 286  # htmx stops polling on this status
 
 
-def _text(value):
-    # PostgreSQL refuses NUL characters in text; drop them so odd input is a 422, never a 500.
-    return value.replace("\x00", "") if isinstance(value, str) else value
-
-
 def _choices(labels: dict) -> list[SelectChoice]:
     return [SelectChoice(str(value), label) for value, label in labels.items()]
 
@@ -45,7 +40,7 @@ class BroadcastForm(ServiceErrorsMixin, FlaskForm):
 
     name = StringField(
         "Name",
-        filters=[_text],
+        filters=[without_nul],
         description="For your list of broadcasts; members do not see it.",
         render_kw={"maxlength": broadcast_form.MAX_NAME, "autocomplete": "off"},
     )
@@ -60,24 +55,26 @@ class BroadcastForm(ServiceErrorsMixin, FlaskForm):
     )
     subject = StringField(
         "Subject or title",
-        filters=[_text],
+        filters=[without_nul],
         description="The email's subject; for a policy change or maintenance notice, its title.",
         render_kw={"maxlength": 200},
     )
     message = TextAreaField(
         "Text",
-        filters=[_text],
+        filters=[without_nul],
         description=(
             "Your own message may use {{ member.first_name }}, {{ member.member_number }} and "
             "{{ sacco.name }}. For a template, the notice's text (or the update's summary)."
         ),
         render_kw={"rows": 5},
     )
-    effective_on = StringField("Applies from (policy change)", widget=DateInput(), filters=[_text])
-    starts_at = StringField(
-        "Starts (maintenance, Nairobi time)", widget=DateTimeLocalInput(), filters=[_text]
+    effective_on = StringField(
+        "Applies from (policy change)", widget=DateInput(), filters=[without_nul]
     )
-    ends_at = StringField("Ends", widget=DateTimeLocalInput(), filters=[_text])
+    starts_at = StringField(
+        "Starts (maintenance, Nairobi time)", widget=DateTimeLocalInput(), filters=[without_nul]
+    )
+    ends_at = StringField("Ends", widget=DateTimeLocalInput(), filters=[without_nul])
     priority = SelectField(
         "Priority",
         choices=_choices(broadcast_form.PRIORITIES),
@@ -97,11 +94,11 @@ class BroadcastForm(ServiceErrorsMixin, FlaskForm):
         default="",
         validate_choice=False,
     )
-    joined_from = StringField("Joined from", widget=DateInput(), filters=[_text])
-    joined_to = StringField("Joined to", widget=DateInput(), filters=[_text])
+    joined_from = StringField("Joined from", widget=DateInput(), filters=[without_nul])
+    joined_to = StringField("Joined to", widget=DateInput(), filters=[without_nul])
     member_numbers = TextAreaField(
         "Only these member numbers (optional)",
-        filters=[_text],
+        filters=[without_nul],
         description="Separated by spaces, commas or new lines, e.g. DST000123 DST000124.",
         render_kw={"rows": 2, "autocomplete": "off"},
     )

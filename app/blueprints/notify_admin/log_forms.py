@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectChoice, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
+from app.blueprints.forms import stripped_without_nul
 from app.models import NotificationStatus
 from app.services.notifications import config, log_query
 from app.services.notifications.stats import PROVIDER_LABELS
@@ -15,11 +16,6 @@ from app.services.validation import normalize_email, normalize_phone
 DATE_MESSAGE = "Enter a date as YYYY-MM-DD."
 TYPE = re.compile(r"[a-z0-9_.:-]{1,40}")
 MEMBER_NUMBER = re.compile(r"[A-Z]{2,5}\d{1,10}")
-
-
-def _text(value):
-    # PostgreSQL refuses NUL characters in text; drop them so odd input is a 422, never a 500.
-    return value.replace("\x00", "").strip() if isinstance(value, str) else value
 
 
 def _recipient(text: str) -> dict:
@@ -71,20 +67,20 @@ class LogFilterForm(FlaskForm):
     )
     notification_type = StringField(
         "Type",
-        filters=[_text],
+        filters=[stripped_without_nul],
         validators=[Optional()],
         render_kw={"placeholder": "loan_approved", "maxlength": 40},
     )
     recipient = StringField(
         "Recipient",
-        filters=[_text],
+        filters=[stripped_without_nul],
         render_kw={"placeholder": "0712 345 678, email or DST000123", "maxlength": 254},
     )
     date_from = DateField("From", validators=[Optional()], format="%Y-%m-%d")
     date_to = DateField("To", validators=[Optional()], format="%Y-%m-%d")
     q = StringField(
         "Message contains",
-        filters=[_text],
+        filters=[stripped_without_nul],
         validators=[Length(max=100, message="Search for at most 100 characters.")],
         render_kw={"maxlength": 100, "type": "search"},
     )

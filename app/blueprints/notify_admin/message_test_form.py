@@ -4,13 +4,8 @@ services.notifications.test_messages."""
 from flask_wtf import FlaskForm
 from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 
-from app.blueprints.forms import ServiceErrorsMixin
+from app.blueprints.forms import ServiceErrorsMixin, without_nul
 from app.services.notifications.admin_settings import PROVIDER_LABELS, channel_of
-
-
-def _text(value):
-    # PostgreSQL refuses NUL characters in text; drop them so odd input is a 422, never a 500.
-    return value.replace("\x00", "") if isinstance(value, str) else value
 
 
 class MessageTestForm(ServiceErrorsMixin, FlaskForm):
@@ -21,16 +16,16 @@ class MessageTestForm(ServiceErrorsMixin, FlaskForm):
     )
     recipient = StringField(
         "Send to",
-        filters=[_text],
+        filters=[without_nul],
         description="A Kenyan mobile number for SMS (0712 345 678), an address for email.",
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
     subject = StringField(
-        "Subject (email only, optional)", filters=[_text], render_kw={"maxlength": 200}
+        "Subject (email only, optional)", filters=[without_nul], render_kw={"maxlength": 200}
     )
     message = TextAreaField(
         "Message",
-        filters=[_text],
+        filters=[without_nul],
         default="This is a test message from Daystar SACCO.",
         render_kw={"rows": 3},
     )

@@ -6,20 +6,15 @@ are password inputs that never show their value back: left empty, they keep what
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectChoice, SelectField, StringField
 
-from app.blueprints.forms import ServiceErrorsMixin
+from app.blueprints.forms import ServiceErrorsMixin, without_nul
 from app.services.notifications.admin_settings import SECRET_KEYS
 from config import NOTIFY_PROVIDER_VARIABLES
-
-
-def _text(value):
-    # PostgreSQL refuses NUL characters in text; drop them so odd input is a 422, never a 500.
-    return value.replace("\x00", "") if isinstance(value, str) else value
 
 
 def _text_field(label: str, description: str = "", **render_kw) -> StringField:
     return StringField(
         label,
-        filters=[_text],
+        filters=[without_nul],
         description=description,
         render_kw={"autocomplete": "off", "spellcheck": "false", **render_kw},
     )
@@ -28,7 +23,7 @@ def _text_field(label: str, description: str = "", **render_kw) -> StringField:
 def _secret(label: str, description: str = "") -> PasswordField:
     return PasswordField(
         label,
-        filters=[_text],
+        filters=[without_nul],
         description=description,
         render_kw={"autocomplete": "new-password", "spellcheck": "false"},
     )

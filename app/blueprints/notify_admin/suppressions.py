@@ -9,7 +9,7 @@ from wtforms import HiddenField, SelectChoice, SelectField, StringField, TextAre
 
 from app.auth import current_actor, requires
 from app.blueprints.api_admin.common import id_from, page_number
-from app.blueprints.forms import ServiceErrorsMixin
+from app.blueprints.forms import ServiceErrorsMixin, without_nul
 from app.blueprints.notify_admin import bp
 from app.htmx import hx_redirect, is_htmx, render_view
 from app.services.errors import ValidationFailed
@@ -30,35 +30,30 @@ REASON_LABELS = {
 }
 
 
-def _text(value):
-    # PostgreSQL refuses NUL characters in text; drop them so odd input is a 422, never a 500.
-    return value.replace("\x00", "") if isinstance(value, str) else value
-
-
 class AddForm(ServiceErrorsMixin, FlaskForm):
     channel = SelectField(
         "Channel",
         choices=[SelectChoice("sms", "SMS"), SelectChoice("email", "Email")],
-        filters=[_text],
+        filters=[without_nul],
         validate_choice=False,
     )
     contact = StringField(
         "Phone number or email address",
-        filters=[_text],
+        filters=[without_nul],
         description="For example 0712 345 678, or name@example.co.ke.",
         render_kw={"autocomplete": "off"},
     )
     note = TextAreaField(
         "Why must messages stop?",
-        filters=[_text],
+        filters=[without_nul],
         description="For example: the member asked by phone on 3 May. It goes in the audit log.",
         render_kw={"rows": 2},
     )
 
 
 class RemoveForm(ServiceErrorsMixin, FlaskForm):
-    suppression_id = HiddenField(filters=[_text])
-    note = TextAreaField("Note (optional)", filters=[_text], render_kw={"rows": 2})
+    suppression_id = HiddenField(filters=[without_nul])
+    note = TextAreaField("Note (optional)", filters=[without_nul], render_kw={"rows": 2})
 
 
 def _list_view(partial: str = LIST, status: int = 200, /, **context):

@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 
 from app.auth import can, current_actor, requires
-from app.blueprints.forms import ServiceErrorsMixin
+from app.blueprints.forms import ServiceErrorsMixin, without_nul
 from app.blueprints.notify_admin import bp
 from app.htmx import hx_redirect, is_htmx, render_partial, render_view
 from app.services.errors import NotFound, ValidationFailed
@@ -24,38 +24,33 @@ PREVIEW = "notify_admin/_template_preview.html"
 MAX_KEY = 60
 
 
-def _text(value):
-    # PostgreSQL refuses NUL characters in text; drop them so odd input is a 422, never a 500.
-    return value.replace("\x00", "") if isinstance(value, str) else value
-
-
 CODE = {"spellcheck": "false", "autocomplete": "off", "class": "template-source"}
 
 
 class TemplateForm(ServiceErrorsMixin, FlaskForm):
-    name = StringField("Name", filters=[_text], description="What the message is, for staff.")
+    name = StringField("Name", filters=[without_nul], description="What the message is, for staff.")
     sms_body = TextAreaField(
         "SMS text",
-        filters=[_text],
+        filters=[without_nul],
         render_kw={**CODE, "rows": 4},
         description="Leave empty to send this message by email only.",
     )
     email_subject = StringField(
         "Email subject",
-        filters=[_text],
+        filters=[without_nul],
         render_kw=CODE,
         description="Leave empty (with both bodies) to send this message by SMS only.",
     )
     email_html = TextAreaField(
         "Email HTML body",
-        filters=[_text],
+        filters=[without_nul],
         render_kw={**CODE, "rows": 10},
         description="The content only: the SACCO's branded layout is put around it. "
         "Leave empty to use the plain text.",
     )
     email_text = TextAreaField(
         "Email plain text",
-        filters=[_text],
+        filters=[without_nul],
         render_kw={**CODE, "rows": 8},
         description="For mail apps that show no HTML.",
     )
