@@ -160,6 +160,9 @@ class Config:
     # RQ: synchronous execution is for unit tests only.
     RQ_ASYNC = True
     RQ_QUEUES = ("high", "default", "low")
+    # worker.py lowers its own CPU priority by this much (os.nice; 0 leaves it): on a busy machine
+    # the web processes answering M-Pesa and the providers come before the jobs behind them.
+    DAYSTAR_WORKER_NICE = _env_int("DAYSTAR_WORKER_NICE", 10)
 
     # Business rules an administrator may tune.
     LOAN_DEFAULT_AFTER_DAYS = _env_int("DAYSTAR_LOAN_DEFAULT_AFTER_DAYS", 90)
@@ -205,10 +208,13 @@ class Config:
 
     # M-Pesa: settings from the environment win over the settings page (see services.mpesa.config).
     MPESA_OVERRIDES = _overrides(MPESA_ENVIRONMENT_VARIABLES)
-    # How long each process may reuse the M-Pesa settings on the callback routes (see
-    # services.mpesa.config.for_callbacks): a changed callback secret or allow-list reaches every
-    # process within this many seconds.
-    MPESA_SETTINGS_CACHE_SECONDS = _env_int("DAYSTAR_MPESA_SETTINGS_CACHE_SECONDS", 5)
+    # How long each process may reuse the M-Pesa and provider settings on the callback routes
+    # (services.settings.stored): a changed callback secret, key or allow-list reaches every
+    # process within this many seconds. (DAYSTAR_MPESA_SETTINGS_CACHE_SECONDS: its first name.)
+    CALLBACK_SETTINGS_CACHE_SECONDS = _env_int(
+        "DAYSTAR_CALLBACK_SETTINGS_CACHE_SECONDS",
+        _env_int("DAYSTAR_MPESA_SETTINGS_CACHE_SECONDS", 5),
+    )
     NOTIFY_OVERRIDES = _overrides(NOTIFY_ENVIRONMENT_VARIABLES)
 
     # Logs (app/logging_setup.py): "json" (one object per line) or "text", and the root level.
@@ -264,7 +270,7 @@ class TestingConfig(Config):
     WTF_CSRF_ENABLED = False
     SERVER_NAME = None
     WEBHOOK_ALLOW_PRIVATE_URLS = True  # receivers in tests listen on 127.0.0.1
-    MPESA_SETTINGS_CACHE_SECONDS = 0  # tests change settings between requests; one test caches
+    CALLBACK_SETTINGS_CACHE_SECONDS = 0  # tests change settings between requests; one test caches
 
 
 class ProductionConfig(Config):

@@ -11,6 +11,7 @@ python worker.py --cron        the cron scheduler that enqueues app/jobs/schedul
 
 import argparse
 import gc
+import os
 import sys
 
 from rq import SimpleWorker, Worker
@@ -70,6 +71,13 @@ def run_cron(app) -> int:
     return 0
 
 
+def lower_priority(nice: int) -> None:
+    """Jobs give way to the web processes for the CPU: a callback is acknowledged at once even
+    while the workers are busy crediting the ones before it."""
+    if nice > 0:
+        os.nice(nice)
+
+
 def run_worker(queue_names: list[str], burst: bool = False, fork: bool = True) -> int:
     # No pooled connection may cross the fork into a job's work horse.
     db.engine.dispose()
@@ -109,6 +117,7 @@ def main(argv=None) -> int:
     with app.app_context():
         if args.cron:
             return run_cron(app)
+        lower_priority(app.config["DAYSTAR_WORKER_NICE"])
         return run_worker(args.queues or list(QUEUES), burst=args.burst, fork=not args.no_fork)
 
 

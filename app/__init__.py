@@ -78,6 +78,11 @@ def _sqlite_pragmas(app: Flask) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=5000")
+            # Write-ahead log: readers (the pages, a callback's lookups) no longer wait for a
+            # writer (a worker crediting a payment), and a writer waits only for another writer.
+            # A file setting: kept by the database; an in-memory database stays "memory".
+            # synchronous stays FULL: every commit reaches the disk before it returns.
+            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
 
 

@@ -14,20 +14,26 @@ SACCO (--members, 100,000: the reminder target's size). Then, with the sandbox
 (`flask --app sandbox run`, receipts posted as soon as a message is accepted) in a process of its
 own:
 
-1. baseline: --messages SMS posted straight to the sandbox's Africa's Talking endpoint
+1. bare baseline: --messages SMS posted straight to the sandbox's Africa's Talking endpoint
    (`POST /version1/messaging`, the form and `apiKey` header the app's client sends) by
-   --baseline-senders threads, each a loop with its own `requests.Session`; no receipts are
-   posted back (the sandbox has no callback URL yet);
-2. gateway: the script stores the same SMS, one per member, with `gateway.create()` (normal
-   priority; each send enqueued after its commit; quiet hours are switched off for the run so
-   that a night run is not held until the morning); then `gunicorn -w 2 wsgi:app` (production
-   config, DAYSTAR_PUBLIC_BASE_URL pointing at it) and --rq-workers `python worker.py`
-   processes (`--no-fork`: `python worker.py --no-fork`) start, the sandbox posts its delivery
-   reports (Sent, then Success) to the app's `/callbacks/notify/africastalking/<secret>/status`
-   as soon as it accepts a message, and the script waits until every message is sent and every
-   receipt applied.
+   --baseline-senders threads, each a loop with its own `requests.Session`; the sandbox has no
+   delivery-report URL yet, so it posts none;
+2. `gunicorn -w 2 wsgi:app` starts (production config, DAYSTAR_PUBLIC_BASE_URL pointing at it)
+   and becomes the account's delivery-report URL, as in production, where Africa's Talking
+   reports on every message the account sends (Sent, then Success) however it was sent;
+3. baseline: the same posts again, the sandbox now posting their reports to the app's
+   `/callbacks/notify/africastalking/<secret>/status` (they match no notification: kept,
+   waiting); once all are in they are deleted. The target is judged against this one: both
+   runs then carry the same report traffic on the same two cores (the sandbox's posting of them
+   included, which in production is the provider's CPU, not ours);
+4. gateway: the script stores the same SMS, one per member, as a broadcast or a reminder run does
+   (`bulk.store()`: one send job per 50; --one-by-one: `gateway.create()`, a send job each, as
+   an event's message), normal priority, quiet hours switched off for the run so that a night
+   run is not held until the morning; then --rq-workers `python worker.py` processes
+   (`--no-fork`: `python worker.py --no-fork`) send them, the sandbox posts their reports, and
+   the script waits until every message is sent and every receipt applied.
 
-Prints messages per second of both (the gateway's from the first send to the last, by the
+Prints messages per second of the three (the gateway's from the first send to the last, by the
 notifications' sent_at), how long storing took, the time until every receipt was applied, the
 CPU time per message of each process involved (the database server not counted), then PASS or
 MISS: the gateway at least half the baseline's rate. Then runs bench/reminders.py's measurement on
@@ -55,7 +61,7 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 from redis import Redis  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import delete, func, select  # noqa: E402
 
 from app.extensions import db  # noqa: E402
 from app.models import (  # noqa: E402
@@ -64,10 +70,11 @@ from app.models import (  # noqa: E402
     NotificationAttempt,
     NotificationReceipt,
     NotificationStatus,
+    Priority,
 )
 from app.services import settings  # noqa: E402
 from app.services.actor import Actor  # noqa: E402
-from app.services.notifications import gateway  # noqa: E402
+from app.services.notifications import bulk, gateway  # noqa: E402
 from bench import reminders as reminders_bench  # noqa: E402
 from bench.common import (  # noqa: E402
     HelpFormatter,
@@ -92,6 +99,7 @@ DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/daystar_notify_
 PROVIDER = "africastalking"  # the first SMS provider of the default failover order
 SEND_PATH = "/version1/messaging"
 KIND = "bench_notify"  # notification_type of this script's messages
+STORE_PAGE = 1_000  # bulk.store() calls of this many, as the reminders page through members
 TEXT = "Daystar SACCO: your November statement is ready. Dial *483*57# to view it. Ref {ref}"
 OPEN = (NotificationStatus.PENDING, NotificationStatus.SENDING)
 STALLED_AFTER = 120  # seconds without a send or a receipt: something died (see the logs)
@@ -137,6 +145,12 @@ def parse_args(argv=None):
         help="run the workers as `worker.py --no-fork` (each job in the worker process)",
     )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument(
+        "--one-by-one",
+        action="store_true",
+        help="store each message with gateway.create() (a send job each, as an event's message) "
+        "instead of bulk.store() (a send job per 50, as a broadcast or a reminder run)",
+    )
     parser.add_argument(
         "--baseline-senders",
         type=int,
@@ -310,11 +324,21 @@ def progress() -> tuple[Counter, int, int]:
     return statuses, receipts, unapplied
 
 
-def store_messages(messages: list[Sms]) -> float:
-    """gateway.create() for every message (each send enqueued after its commit); seconds."""
+def store_messages(messages: list[Sms], one_by_one: bool) -> float:
+    """The messages stored and their sends enqueued after the commit, the way a broadcast or a
+    reminder run does (bulk.store: pages of 1,000, one send job per 50), or with one_by_one the
+    way an event's message is (gateway.create(): a send job each); seconds."""
     clock = time.perf_counter()
-    for sms in messages:
-        gateway.create(sms.member_id, sms.text, "sms", None, {"type": KIND})
+    if one_by_one:
+        for sms in messages:
+            gateway.create(sms.member_id, sms.text, "sms", None, {"type": KIND})
+    else:
+        for start in range(0, len(messages), STORE_PAGE):
+            items = [
+                bulk.Outgoing(sms.member_id, "sms", sms.phone, sms.text, f"{KIND}:{sms.member_id}")
+                for sms in messages[start : start + STORE_PAGE]
+            ]
+            bulk.store(items, KIND, priority=Priority.NORMAL)
     seconds = time.perf_counter() - clock
     print(
         f"  stored and enqueued {len(messages):,} SMS in {seconds:.1f} s "
@@ -378,6 +402,20 @@ def wait_for_sends_and_receipts(stored_seconds: float, timeout: float) -> Gatewa
     )
 
 
+def forget_baseline_receipts(expected: int, timeout: float) -> None:
+    """Wait until the baseline's delivery reports have all reached the app (the sandbox posts
+    them one after the other, behind the sends), then delete them: they belong to no
+    notification, and the gateway's run starts with none in flight."""
+    deadline = time.monotonic() + timeout
+    count = select(func.count()).where(NotificationReceipt.provider == PROVIDER)
+    while (stored := db.session.scalar(count)) < expected and time.monotonic() < deadline:
+        db.session.rollback()
+        time.sleep(0.5)
+    db.session.execute(delete(NotificationReceipt).where(NotificationReceipt.provider == PROVIDER))
+    db.session.commit()
+    print(f"  baseline: its {stored:,} delivery reports all in; deleted before the gateway's run")
+
+
 def receipt_round_trips(sandbox_url: str) -> list[float]:
     """How long each receipt post to the app took, as the sandbox recorded it (ms)."""
     deliveries = requests.get(f"{sandbox_url}/sandbox/api/deliveries", timeout=60).json()
@@ -395,23 +433,27 @@ def median(values) -> float:
     return statistics.median(values) if values else 0.0
 
 
-def report(label: str, count: int, baseline: Baseline, run: GatewayRun, trips) -> list[str]:
+def report(
+    label: str, count: int, bare: Baseline, baseline: Baseline, run: GatewayRun, trips
+) -> list[str]:
     sending = run.sending_seconds
     applied_after = run.receipts_seconds
     sent = run.statuses[NotificationStatus.SENT] + run.statuses[NotificationStatus.DELIVERED]
     gateway_rate = (sent - 1) / sending if sending else 0.0
     print(f"\n{label}")
-    print(
-        f"  baseline, {baseline.accepted:,} posted straight to the sandbox: "
-        f"{baseline.seconds:.1f} s, {baseline.per_second:,.1f} messages/s"
-        + (f"; refused or failed: {dict(baseline.refused)}" if baseline.refused else "")
-    )
+    for name, each in (("bare (no delivery reports)", bare), ("with delivery reports", baseline)):
+        print(
+            f"  baseline {name}, {each.accepted:,} posted straight to the sandbox: "
+            f"{each.seconds:.1f} s, {each.per_second:,.1f} messages/s"
+            + (f"; refused or failed: {dict(each.refused)}" if each.refused else "")
+        )
     if sending:
         print(
             f"  gateway, {sent:,} SMS sent by the workers in {sending:.1f} s, first to last "
             f"({gateway_rate:,.1f} messages/s); storing and enqueueing them first took "
             f"{run.stored_seconds:.1f} s ({count / run.stored_seconds:,.0f}/s)"
         )
+    print(f"  CPU per message, bare baseline: {per_message(bare.cpu, count)}")
     print(f"  CPU per message, baseline: {per_message(baseline.cpu, count)}")
     print(f"  CPU per message, gateway: {per_message(run.cpu, count)}")
     print(
@@ -431,11 +473,13 @@ def report(label: str, count: int, baseline: Baseline, run: GatewayRun, trips) -
             f"{run.receipts_unapplied:,} not applied)"
         )
     share = gateway_rate / baseline.per_second if baseline.per_second else 0.0
+    bare_share = gateway_rate / bare.per_second if bare.per_second else 0.0
     checks = [
         (
             share >= 0.5,
             f"the gateway's {gateway_rate:,.1f} messages/s is {share:.0%} of the baseline's "
-            f"{baseline.per_second:,.1f} (at least 50%)",
+            f"{baseline.per_second:,.1f} (at least 50%; {bare_share:.0%} of the bare baseline's "
+            f"{bare.per_second:,.1f})",
         ),
         (
             run.finished and sent == count,
@@ -458,10 +502,10 @@ def run_sms(url: str, label: str, args, tmp: Path) -> list[str]:
                 providers = requests.get(f"{sandbox_url}/sandbox/api/notify/", timeout=30).json()
                 credentials = providers["providers"][PROVIDER]["credentials"]
                 print(
-                    f"  baseline: {len(messages):,} SMS from {args.baseline_senders} "
-                    "threads straight to the sandbox"
+                    f"  baseline, bare: {len(messages):,} SMS from {args.baseline_senders} "
+                    "threads straight to the sandbox, which posts no delivery reports"
                 )
-                baseline = post_directly(sandbox_url, credentials, messages, args.baseline_senders)
+                bare = post_directly(sandbox_url, credentials, messages, args.baseline_senders)
                 sandbox_control(sandbox_url, "/reset")  # forget them; nothing is pending
 
                 callback_secret = secrets.token_urlsafe(24)
@@ -484,26 +528,37 @@ def run_sms(url: str, label: str, args, tmp: Path) -> list[str]:
                     DAYSTAR_MPESA_BASE_URL="http://127.0.0.1:9",
                 )
                 receipts_url = f"{base}/callbacks/notify/{PROVIDER}/{callback_secret}/status"
-                sandbox_control(sandbox_url, f"/notify/{PROVIDER}/webhook", {"url": receipts_url})
                 probe = f"/callbacks/notify/{PROVIDER}/status"  # POST only: 405 when it is up
                 worker_options = ["--no-fork"] if args.no_fork else []
-                print(
-                    f"  gateway: {len(messages):,} SMS through gateway.create(), then "
-                    f"{args.rq_workers} `{' '.join(['worker.py', *worker_options])}` processes send "
-                    f"them; receipts to {base}"
-                )
-                stored_seconds = store_messages(messages)
-                with (
-                    gunicorn(env, args.workers, tmp / "gunicorn.log", "wsgi:app", probe, port),
-                    rq_workers(env, args.rq_workers, redis_url, tmp, worker_options),
-                ):
-                    run = wait_for_sends_and_receipts(stored_seconds, args.timeout)
-                    trips = receipt_round_trips(sandbox_url)
+                with gunicorn(env, args.workers, tmp / "gunicorn.log", "wsgi:app", probe, port):
+                    # The account's delivery-report URL is the app's, as in production: every
+                    # message accepted, however it was sent, brings its reports (Sent, Success).
+                    sandbox_control(
+                        sandbox_url, f"/notify/{PROVIDER}/webhook", {"url": receipts_url}
+                    )
+                    print(
+                        f"  baseline: the same, the sandbox posting each message's delivery "
+                        f"reports to {base} as for the gateway's (messages of no notification: "
+                        "kept, waiting)"
+                    )
+                    baseline = post_directly(
+                        sandbox_url, credentials, messages, args.baseline_senders
+                    )
+                    forget_baseline_receipts(2 * baseline.accepted, args.timeout)
+                    print(
+                        f"  gateway: {len(messages):,} SMS stored, then {args.rq_workers} "
+                        f"`{' '.join(['worker.py', *worker_options])}` processes send them; "
+                        f"receipts to {base}"
+                    )
+                    stored_seconds = store_messages(messages, args.one_by_one)
+                    with rq_workers(env, args.rq_workers, redis_url, tmp, worker_options):
+                        run = wait_for_sends_and_receipts(stored_seconds, args.timeout)
+                        trips = receipt_round_trips(sandbox_url)
             if not run.finished:
                 show_log_tails(tmp)
             db.session.remove()
             db.engine.dispose()
-        return report(label, len(messages), baseline, run, trips)
+        return report(label, len(messages), bare, baseline, run, trips)
     finally:
         Redis.from_url(redis_url).flushdb()  # the jobs, the workers' keys, and the claim
 

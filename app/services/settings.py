@@ -1,5 +1,7 @@
 """Stored settings: plain values as text, secrets as Fernet tokens; masked for display."""
 
+import time
+
 from sqlalchemy import select
 
 from app.extensions import db
@@ -8,15 +10,31 @@ from app.services import audit
 from app.services.actor import Actor
 from app.services.crypto import decrypt, encrypt
 
+# prefix -> (time.monotonic() when read, the values): stored(prefix, max_age)'s copies.
+_recent: dict[str, tuple[float, dict[str, str]]] = {}
 
-def stored(prefix: str) -> dict[str, str]:
+
+def stored(prefix: str, max_age: float = 0) -> dict[str, str]:
     """Every stored setting whose key starts with `prefix.`, secrets decrypted, keyed without the
-    prefix."""
+    prefix. With `max_age`, this process's copy is given while it is younger than that many
+    seconds: the callback routes answer Safaricom and the providers at once, and reading and
+    decrypting every setting on each request was a fifth of their time. A value saved by another
+    process counts here within max_age; one saved by this process, at once (save() forgets)."""
+    if max_age > 0 and (copy := _recent.get(prefix)) and time.monotonic() - copy[0] < max_age:
+        return dict(copy[1])
     rows = db.session.scalars(select(Setting).where(Setting.key.startswith(f"{prefix}.")))
-    return {
+    values = {
         row.key.removeprefix(f"{prefix}."): decrypt(row.value) if row.secret else row.value
         for row in rows
     }
+    if max_age > 0:
+        _recent[prefix] = (time.monotonic(), dict(values))
+    return values
+
+
+def forget_copies() -> None:
+    """Drop every copy stored(prefix, max_age) kept."""
+    _recent.clear()
 
 
 def save(prefix: str, values: dict[str, str | None], secret_keys: set[str], actor: Actor) -> list:
@@ -48,6 +66,7 @@ def save(prefix: str, values: dict[str, str | None], secret_keys: set[str], acto
     if changed:
         audit.record(actor, f"{prefix}.settings_changed", "settings", None, keys=sorted(changed))
     db.session.commit()
+    _recent.pop(prefix, None)
     return changed
 
 

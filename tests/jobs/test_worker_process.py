@@ -88,3 +88,20 @@ def test_worker_refuses_unknown_queues(app):
     )
     assert result.returncode == 2
     assert "unknown queue(s) urgent" in result.stderr
+
+
+def test_the_worker_runs_its_jobs_at_a_lower_cpu_priority_than_the_web(app):
+    """DAYSTAR_WORKER_NICE: the job reports the niceness it ran at (os.nice(0) changes nothing)."""
+    job = enqueue("os.nice", 0, queue="low")
+    ours = os.nice(0)
+    result = subprocess.run(
+        [sys.executable, "worker.py", "--burst", "--no-fork", "low"],
+        cwd=ROOT,
+        env={**_process_env(app), "DAYSTAR_WORKER_NICE": "7"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    job.refresh()
+    assert job.return_value() == min(ours + 7, 19)

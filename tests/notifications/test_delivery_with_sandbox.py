@@ -3,6 +3,7 @@ sends, and the sandbox posts its signed delivery reports back to the app's live 
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from app.extensions import db
@@ -186,3 +187,40 @@ def test_a_notification_whose_job_redis_lost_is_picked_up_by_the_sweep(member):
     row.created_at = utcnow() - timedelta(minutes=2)
     db.session.commit()
     assert row.id in delivery.due_ids()
+
+
+def test_a_batch_sends_the_rest_when_one_raises_and_its_retry_sends_nothing_twice(
+    notify_live, monkeypatch
+):
+    """A bulk run's batch job over the sandbox. One send is made to raise after its claim (the
+    database cannot be made to fail for one row here): the others are sent, the job raises so
+    that RQ retries it, and the retry sends nothing again."""
+    from app.jobs import notifications as notification_jobs
+    from app.services.notifications import bulk
+    from tests import factories
+
+    people = [factories.member(phone=f"07123450{n:02d}") for n in range(3)]
+    items = [bulk.Outgoing(p.id, "sms", p.phone, f"Statement ready #{p.id}", f"b:{p.id}") for p in people]  # fmt: skip
+    ids = bulk.store(items, "account_update", priority="high")
+    original = delivery._try_providers
+
+    def raising_for_the_second(row, settings, senders):
+        if row.id == ids[1]:
+            raise ConnectionError("database went away")
+        return original(row, settings, senders)
+
+    monkeypatch.setattr(delivery, "_try_providers", raising_for_the_second)
+    with pytest.raises(delivery.BatchFailed, match=rf"1 of 3 raised: \[{ids[1]}\]"):
+        notification_jobs.deliver_batch(ids)
+    db.session.expire_all()
+    statuses = [db.session.get(Notification, n).status for n in ids]
+    assert statuses == [
+        NotificationStatus.SENT,
+        NotificationStatus.SENDING,
+        NotificationStatus.SENT,
+    ]
+    assert len(notify_live.messages("africastalking")) == 2
+
+    monkeypatch.setattr(delivery, "_try_providers", original)
+    notification_jobs.deliver_batch(ids)  # RQ's retry: the two are done, the third in doubt
+    assert len(notify_live.messages("africastalking")) == 2

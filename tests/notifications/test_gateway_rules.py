@@ -115,6 +115,21 @@ def test_the_daily_limit_counts_non_urgent_messages(member):
     assert decide(one(member, priority="high", message="Urgent")).action == "send"
 
 
+def test_a_batch_is_decided_in_order_each_send_counting_for_the_next(member, app, monkeypatch):
+    monkeypatch.setitem(app.config, "NOTIFY_OVERRIDES", {"daily_limit": "3"})
+    earlier = one(member, message="Earlier today")
+    earlier.status = NotificationStatus.SENT
+    db.session.commit()
+    batch = [one(member, message=text) for text in ("Twice", "Twice", "Once", "Third")]
+    batch.append(one(member, priority="high", message="Urgent"))
+    decisions = rules.decide_many(batch, config.current(), NOON)
+    assert [decisions[row.id].action for row in batch] == ["send", "skip", "send", "skip", "send"]
+    assert "within the hour" in decisions[batch[1].id].reason
+    assert "daily limit of 3" in decisions[batch[3].id].reason
+    other = one(member, "email", message="Twice")  # another channel: its own count
+    assert rules.decide_many([other], config.current(), NOON)[other.id] == rules.SEND
+
+
 def test_quiet_hours_across_midnight_and_inside_one_day():
     settings = config.NotifySettings()
     assert rules.in_quiet_hours(datetime(2026, 11, 27, 1, 0, tzinfo=UTC), settings) == datetime(

@@ -4,7 +4,6 @@ variables, which win. Builds the Daraja client and our callback URLs from them."
 import ipaddress
 import re
 import secrets
-import time
 from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -138,35 +137,20 @@ class MpesaSettings:
 FIELD_NAMES = {f.name for f in fields(MpesaSettings)}
 
 
-def current() -> MpesaSettings:
-    """The settings in force now."""
-    values = {k: v for k, v in settings.stored(PREFIX).items() if k in FIELD_NAMES}
+def current(max_age: float = 0) -> MpesaSettings:
+    """The settings in force now (or as this process read them at most max_age seconds ago)."""
+    values = {k: v for k, v in settings.stored(PREFIX, max_age).items() if k in FIELD_NAMES}
     values.update(
         {k: v for k, v in current_app.config.get("MPESA_OVERRIDES", {}).items() if k in FIELD_NAMES}
     )
     return MpesaSettings(**values)
 
 
-_cached: tuple[float, MpesaSettings] | None = None
-
-
 def for_callbacks() -> MpesaSettings:
     """The settings in force, read from the database at most once every
-    MPESA_SETTINGS_CACHE_SECONDS per process: the callback routes must answer Daraja at once, and
-    reading (and decrypting) every setting on each callback is a fifth of their time. A secret or
-    allow-list changed on another process reaches this one within that many seconds; on this
-    process, at once (save() forgets the copy)."""
-    global _cached
-    max_age = current_app.config.get("MPESA_SETTINGS_CACHE_SECONDS", 0)
-    now = time.monotonic()
-    if _cached is None or now - _cached[0] >= max_age:
-        _cached = (now, current())
-    return _cached[1]
-
-
-def forget_cached() -> None:
-    global _cached
-    _cached = None
+    CALLBACK_SETTINGS_CACHE_SECONDS per process (settings.stored): the callback routes must
+    answer Daraja at once."""
+    return current(current_app.config.get("CALLBACK_SETTINGS_CACHE_SECONDS", 0))
 
 
 def _whole(value: str, field: str, errors: dict, low: int = 0) -> None:
@@ -245,7 +229,6 @@ def save(values: dict[str, str], actor: Actor) -> list[str]:
     clean = validate(values)
     kept = {k for k in SECRET_FIELDS if k in clean and not clean[k]}
     to_store = {k: v for k, v in clean.items() if k not in kept and k not in current().overridden()}
-    forget_cached()
     return settings.save(PREFIX, to_store, SECRET_FIELDS, actor)
 
 
@@ -262,7 +245,6 @@ def callback_secret() -> str:
         while FORBIDDEN_URL_WORDS.search(value):
             value = secrets.token_urlsafe(24)
         settings.save(PREFIX, {"callback_secret": value}, SECRET_FIELDS, Actor.system())
-        forget_cached()
     return value
 
 

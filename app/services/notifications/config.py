@@ -97,12 +97,13 @@ SECRET_FIELDS = {
 }
 
 
-def provider_values(provider: str) -> dict[str, str]:
-    """A provider's settings (stored, then environment variables), by its client's field name."""
+def provider_values(provider: str, max_age: float = 0) -> dict[str, str]:
+    """A provider's settings (stored, then environment variables), by its client's field name;
+    the stored ones as this process read them at most max_age seconds ago (settings.stored)."""
     prefix = f"{provider}."
     stored = {
         k.removeprefix(prefix): v
-        for k, v in settings.stored(PREFIX).items()
+        for k, v in settings.stored(PREFIX, max_age).items()
         if k.startswith(prefix)
     }
     overrides = current_app.config.get("NOTIFY_OVERRIDES", {})

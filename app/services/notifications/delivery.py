@@ -4,6 +4,7 @@ provider in the same job (and counts towards that provider's circuit breaker); a
 recipient failure stops and suppresses the contact; when every provider failed the notification
 is retried later with backoff, up to its max_retries."""
 
+import logging
 import time
 from datetime import timedelta
 
@@ -20,6 +21,8 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.services.notifications import activity, circuit, config, providers, receipts, rules
+
+log = logging.getLogger(__name__)
 
 RETRY_DELAYS = (60, 300, 1800, 7200)  # seconds after the 1st, 2nd, 3rd, 4th+ failed round
 STALE_SENDING = timedelta(minutes=10)
@@ -38,43 +41,90 @@ def _move(row_id: int, allowed: tuple, **values) -> bool:
 
 def deliver(notification_id: int) -> str | None:
     """Send one pending notification, once; its final status (None when there was nothing to
-    do). Commits after the claim and after each provider's answer."""
+    do)."""
+    return deliver_many([notification_id])[notification_id]
+
+
+def deliver_many(notification_ids: list[int]) -> dict[int, str | None]:
+    """Send each pending, due notification of `notification_ids`, once; the final status of
+    each by id (None when there was nothing to do). The rules are read for the whole batch in a
+    few grouped queries; each notification is then claimed and committed before its providers
+    are called, and each provider's answer is committed as it comes, so a worker that dies
+    mid-batch leaves at most one message in doubt (see abandon_stale_sending)."""
     now = utcnow()
-    row = db.session.get(Notification, notification_id)
-    if row is None or row.status != NotificationStatus.PENDING:
-        return None
-    if row.scheduled_for is not None and row.scheduled_for > now:
-        return None  # the minute sweep sends it when it is due
+    outcome: dict[int, str | None] = dict.fromkeys(notification_ids)
+    rows = _pending(notification_ids, now)
+    if not rows:
+        return outcome
     settings = config.current()
-    decision = rules.decide(row, settings, now)
-    if decision.action == "skip":
-        _move(
-            row.id,
-            (NotificationStatus.PENDING,),
-            status=NotificationStatus.SKIPPED,
-            skip_reason=decision.reason,
-        )
-        db.session.commit()
-        return NotificationStatus.SKIPPED
-    if decision.action == "defer":
-        _move(
-            row.id,
-            (NotificationStatus.PENDING,),
-            scheduled_for=decision.until,
-            skip_reason=decision.reason,
-        )
-        db.session.commit()
-        return NotificationStatus.PENDING
+    decisions = rules.decide_many(rows, settings, now)
+    to_send = []
+    for row in rows:
+        decision = decisions[row.id]
+        if decision.action == "skip":
+            if _move(row.id, (NotificationStatus.PENDING,), status=NotificationStatus.SKIPPED,
+                     skip_reason=decision.reason):  # fmt: skip
+                outcome[row.id] = NotificationStatus.SKIPPED
+        elif decision.action == "defer":
+            if _move(row.id, (NotificationStatus.PENDING,), scheduled_for=decision.until,
+                     skip_reason=decision.reason):  # fmt: skip
+                outcome[row.id] = NotificationStatus.PENDING
+        else:
+            to_send.append(row)
+    db.session.commit()
+    senders = providers.ForBatch()
+    raised = []
+    for row in to_send:
+        try:
+            outcome[row.id] = _claim_and_send(row, settings, senders)
+        except Exception:  # noqa: BLE001 - logged; the others still go, then BatchFailed
+            db.session.rollback()
+            log.exception("notification %s could not be sent", row.id)
+            raised.append(row.id)
+    sent = [row.id for row in to_send if outcome[row.id] == NotificationStatus.SENT]
+    receipts.apply_waiting(sent)  # receipts that came before we recorded the provider's id
+    if raised:
+        raise BatchFailed(f"{len(raised)} of {len(to_send)} raised: {raised[:20]}")
+    return outcome
+
+
+class BatchFailed(RuntimeError):
+    """Some notifications of a batch raised (each is logged); the rest were sent. Its job is
+    retried, and the retry finds the others done."""
+
+
+def _claim_and_send(
+    row: Notification, settings: config.NotifySettings, senders: providers.ForBatch
+) -> str | None:
     # Claimed and committed before any provider is called: a second job, or this one re-run after
     # its worker died, finds it `sending` and does nothing.
     if not _move(row.id, (NotificationStatus.PENDING,), status=NotificationStatus.SENDING):
         db.session.rollback()
         return None
     db.session.commit()
-    return _try_providers(db.session.get(Notification, notification_id), settings)
+    return _try_providers(row, settings, senders)
 
 
-def _try_providers(row: Notification, settings: config.NotifySettings) -> str:
+def _pending(notification_ids: list[int], now) -> list[Notification]:
+    """The pending notifications of `notification_ids` whose time has come, in id order, loaded
+    once and detached: the commits after each send do not make every other one reload."""
+    rows = db.session.scalars(
+        select(Notification)
+        .where(
+            Notification.id.in_(notification_ids),
+            Notification.status == NotificationStatus.PENDING,
+            or_(Notification.scheduled_for.is_(None), Notification.scheduled_for <= now),
+        )
+        .order_by(Notification.id)
+    ).all()
+    for row in rows:
+        db.session.expunge(row)
+    return list(rows)
+
+
+def _try_providers(
+    row: Notification, settings: config.NotifySettings, senders: providers.ForBatch
+) -> str:
     # A provider named before any has answered was forced (an administrator's test message): it
     # alone is tried, even while its circuit is open, since the test is how staff see it is back.
     forced = row.provider
@@ -84,12 +134,12 @@ def _try_providers(row: Notification, settings: config.NotifySettings) -> str:
         if circuit.is_open(name) and not forced:
             failures.append(f"{name}: skipped (cooling off after repeated failures)")
             continue
-        client = providers.client_for(name)
+        client = senders.client(name)
         if client is None:
             failures.append(f"{name}: not configured")
             continue
         started = time.monotonic()
-        result = client.send(providers.message_for(row, name))
+        result = client.send(senders.message(row, name))
         _record_attempt(row, result, started)
         if result.outcome == Outcome.ACCEPTED:
             circuit.record_success(name)
@@ -147,7 +197,6 @@ def _accepted(row: Notification, result: SendResult) -> None:
         values["segments"] = result.segments
     _move(row.id, (NotificationStatus.SENDING,), **values)
     db.session.commit()
-    receipts.apply_waiting(row.id)  # receipts that came before we recorded the provider's id
 
 
 def _permanent(row: Notification, result: SendResult) -> None:

@@ -78,13 +78,13 @@ def callback_url(provider: str) -> str | None:
     return f"{base}/callbacks/notify/{provider}/{tail}"
 
 
-def message_for(row: Notification, provider: str):
+def message_for(row: Notification, provider: str, status_callback_url: str | None):
     if row.channel == Channel.SMS:
         return SmsMessage(
             to=row.recipient_contact,
             body=row.message,
             reference=str(row.id),
-            status_callback_url=callback_url(provider),
+            status_callback_url=status_callback_url,
         )
     return EmailMessage(
         to=row.recipient_contact,
@@ -92,5 +92,25 @@ def message_for(row: Notification, provider: str):
         text=row.message,
         html=row.html_message,
         reference=str(row.id),
-        status_callback_url=callback_url(provider),
+        status_callback_url=status_callback_url,
     )
+
+
+class ForBatch:
+    """The clients and delivery-report URLs one batch of sends uses, each built once: building
+    them reads the settings, decrypting every secret, which sending one after the other would do
+    for each message."""
+
+    def __init__(self) -> None:
+        self._clients: dict = {}
+        self._urls: dict[str, str | None] = {}
+
+    def client(self, name: str):
+        if name not in self._clients:
+            self._clients[name] = client_for(name)
+        return self._clients[name]
+
+    def message(self, row: Notification, name: str):
+        if name not in self._urls:
+            self._urls[name] = callback_url(name)
+        return message_for(row, name, self._urls[name])

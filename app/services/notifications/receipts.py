@@ -4,7 +4,8 @@ nothing, and a receipt that comes before the send was recorded waits and is appl
 Bounces, complaints and STOP replies feed the suppression list."""
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.extensions import db
 from app.integrations.notify.base import DeliveryReceipt, DeliveryStatus
@@ -45,36 +46,41 @@ def _event_id(receipt: DeliveryReceipt) -> str:
 
 
 def store(receipts: list[DeliveryReceipt]) -> list[int]:
-    """Keep each receipt once (a provider-unique event id), then apply what can be applied.
-    Commits; returns the ids of the receipts that were new."""
+    """Keep each receipt once (a provider-unique event id) and apply what can be applied, in one
+    transaction. Commits; returns the ids of the receipts that were new."""
     new = []
     for receipt in receipts:
-        row = NotificationReceipt(
-            provider=receipt.provider,
-            event_id=_event_id(receipt),
-            provider_message_id=receipt.provider_message_id,
-            reference=(receipt.reference or "")[:40] or None,
-            status=receipt.status,
-            permanent=receipt.permanent,
-            detail=receipt.detail[:2000],
-            occurred_at=receipt.occurred_at,
-            payload=receipt.raw,
-        )
-        try:
-            with db.session.begin_nested():
-                db.session.add(row)
-        except IntegrityError:
-            continue  # the same event again: nothing to do
-        new.append((row.id, receipt))
-    db.session.commit()
-    for row_id, receipt in new:
-        _apply(row_id, receipt)
-    return [row_id for row_id, _ in new]
+        receipt_id = _keep_once(receipt)
+        if receipt_id is not None:  # else the same event again: nothing to do
+            _apply(receipt_id, receipt)
+            new.append(receipt_id)
+    db.session.commit()  # each receipt with what it changed, or kept waiting for its send
+    return new
 
 
-def _notification_for(
-    provider: str, message_id: str | None, reference: str | None
-) -> Notification | None:
+def _keep_once(receipt: DeliveryReceipt) -> int | None:
+    """Insert the receipt unless its event is stored already; its id, or None. One statement
+    (INSERT ... ON CONFLICT DO NOTHING), not a savepoint that an ORM flush would need."""
+    table = NotificationReceipt.__table__
+    values = {
+        "provider": receipt.provider,
+        "event_id": _event_id(receipt),
+        "provider_message_id": receipt.provider_message_id,
+        "reference": (receipt.reference or "")[:40] or None,
+        "status": str(receipt.status),
+        "permanent": receipt.permanent,
+        "detail": receipt.detail[:2000],
+        "occurred_at": receipt.occurred_at,
+        "payload": receipt.raw,
+    }
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(table).values(values).on_conflict_do_nothing().returning(table.c.id)
+    return db.session.scalar(statement)
+
+
+def _notification_for(provider: str, message_id: str | None, reference: str | None):
+    """The notification a receipt is about (the columns _apply needs), or None."""
     conditions = []
     if message_id:
         conditions.append(
@@ -84,11 +90,17 @@ def _notification_for(
         conditions.append(Notification.id == int(reference))
     if not conditions:
         return None
-    return db.session.scalars(select(Notification).where(or_(*conditions))).first()
+    return db.session.execute(
+        select(
+            Notification.id, Notification.status, Notification.channel,
+            Notification.recipient_contact,
+        ).where(or_(*conditions)).limit(1)
+    ).first()  # fmt: skip
 
 
 def _apply(receipt_id: int, receipt: DeliveryReceipt) -> bool:
-    """Apply one stored receipt if its notification is known and has been sent; else it waits."""
+    """Apply one stored receipt if its notification is known and has been sent; else it waits.
+    The caller commits."""
     row = _notification_for(receipt.provider, receipt.provider_message_id, receipt.reference)
     if row is None or row.status in (NotificationStatus.PENDING, NotificationStatus.SENDING):
         return False
@@ -111,6 +123,7 @@ def _apply(receipt_id: int, receipt: DeliveryReceipt) -> bool:
             update(Notification)
             .where(Notification.id == row.id, Notification.status == row.status)
             .values(status=target, updated_at=utcnow(), **stamp)
+            .execution_options(synchronize_session=False)
         )
     if receipt.status in SUPPRESS and (
         receipt.permanent or receipt.status != DeliveryStatus.UNDELIVERED
@@ -120,8 +133,8 @@ def _apply(receipt_id: int, receipt: DeliveryReceipt) -> bool:
         update(NotificationReceipt)
         .where(NotificationReceipt.id == receipt_id)
         .values(applied_at=utcnow(), notification_id=row.id)
+        .execution_options(synchronize_session=False)
     )
-    db.session.commit()
     return True
 
 
@@ -144,17 +157,23 @@ def _suppress(row: Notification, receipt: DeliveryReceipt) -> None:
         )
 
 
-def apply_waiting(notification_id: int) -> int:
-    """Apply the receipts that arrived before this notification's send was recorded."""
-    row = db.session.get(Notification, notification_id)
+def apply_waiting(notification_ids: list[int]) -> int:
+    """Apply the receipts that arrived before these notifications' sends were recorded (one
+    query for all of them); how many were applied."""
+    if not notification_ids:
+        return 0
+    message_ids = db.session.scalars(
+        select(Notification.provider_message_id).where(
+            Notification.id.in_(notification_ids), Notification.provider_message_id.is_not(None)
+        )
+    ).all()
     waiting = db.session.scalars(
         select(NotificationReceipt)
         .where(
             NotificationReceipt.applied_at.is_(None),
             or_(
-                (NotificationReceipt.provider == row.provider)
-                & (NotificationReceipt.provider_message_id == row.provider_message_id),
-                NotificationReceipt.reference == str(row.id),
+                NotificationReceipt.provider_message_id.in_(message_ids),
+                NotificationReceipt.reference.in_([str(n) for n in notification_ids]),
             ),
         )
         .order_by(NotificationReceipt.id)
@@ -171,4 +190,5 @@ def apply_waiting(notification_id: int) -> int:
             permanent=stored.permanent,
         )
         applied += _apply(stored.id, receipt)
+    db.session.commit()
     return applied

@@ -29,9 +29,15 @@ class Incoming:
     path_secret: str | None = None
 
 
+def _settings(provider: str) -> dict[str, str]:
+    """The provider's settings as this process read them within CALLBACK_SETTINGS_CACHE_SECONDS:
+    receipts come two or more per message, and each reading decrypts every secret."""
+    return config.provider_values(provider, current_app.config["CALLBACK_SETTINGS_CACHE_SECONDS"])
+
+
 def _public_url(incoming: Incoming) -> str:
     # Signatures cover the URL the provider called: our public address, not the proxy's view.
-    base = mpesa_config.current().public_base_url
+    base = mpesa_config.for_callbacks().public_base_url
     if not base:
         raise WebhookRejected(
             "DAYSTAR_PUBLIC_BASE_URL is not set: the signature cannot be checked."
@@ -40,7 +46,7 @@ def _public_url(incoming: Incoming) -> str:
 
 
 def _twilio(incoming: Incoming) -> list:
-    token = config.provider_values("twilio").get("auth_token")
+    token = _settings("twilio").get("auth_token")
     twilio.verify_signature(
         _public_url(incoming),
         incoming.form,
@@ -51,24 +57,20 @@ def _twilio(incoming: Incoming) -> list:
 
 
 def _africastalking(incoming: Incoming) -> list:
-    check_path_secret(
-        incoming.path_secret, config.provider_values("africastalking").get("callback_secret")
-    )
+    check_path_secret(incoming.path_secret, _settings("africastalking").get("callback_secret"))
     if incoming.form.get("phoneNumber") and not incoming.form.get("status"):
         return [africastalking.parse_opt_out(incoming.form)]
     return africastalking.parse_receipts(incoming.form)
 
 
 def _infobip(incoming: Incoming) -> list:
-    check_path_secret(
-        incoming.path_secret, config.provider_values("infobip").get("callback_secret")
-    )
+    check_path_secret(incoming.path_secret, _settings("infobip").get("callback_secret"))
     return infobip.parse_receipts(incoming.raw_body)
 
 
 def _sendgrid(incoming: Incoming) -> list:
     sendgrid.verify_signature(
-        config.provider_values("sendgrid").get("webhook_public_key") or "",
+        _settings("sendgrid").get("webhook_public_key") or "",
         incoming.headers.get(sendgrid.SIGNATURE_HEADER) or "",
         incoming.headers.get(sendgrid.TIMESTAMP_HEADER) or "",
         incoming.raw_body,
@@ -81,7 +83,7 @@ def _mailgun(incoming: Incoming) -> list:
         payload = json.loads(incoming.raw_body)
     except ValueError:
         raise WebhookRejected("A Mailgun webhook body is JSON.") from None
-    key = config.provider_values("mailgun").get("webhook_signing_key") or ""
+    key = _settings("mailgun").get("webhook_signing_key") or ""
     mailgun.verify_webhook(key, payload, used_tokens=redis_client())
     return mailgun.parse_receipts(payload)
 
@@ -89,7 +91,7 @@ def _mailgun(incoming: Incoming) -> list:
 def sns_verifier() -> sns.SnsVerifier:
     """The SNS verifier for the configured topics. The certificate fetcher can be replaced in
     config (SNS_CERTIFICATE_FETCHER) only because tests have no AWS to fetch from."""
-    topics = config.provider_values("ses").get("sns_topic_arns", "")
+    topics = _settings("ses").get("sns_topic_arns", "")
     fetcher = current_app.config.get("SNS_CERTIFICATE_FETCHER") or sns.fetch_over_https
     return sns.SnsVerifier(topics.replace(",", " ").split(), fetch_certificate=fetcher)
 
