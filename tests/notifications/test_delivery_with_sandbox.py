@@ -224,3 +224,25 @@ def test_a_batch_sends_the_rest_when_one_raises_and_its_retry_sends_nothing_twic
     monkeypatch.setattr(delivery, "_try_providers", original)
     notification_jobs.deliver_batch(ids)  # RQ's retry: the two are done, the third in doubt
     assert len(notify_live.messages("africastalking")) == 2
+
+
+def test_a_batch_reads_each_breaker_once_and_records_a_success_once(
+    notify_live, monkeypatch, redis_conn
+):
+    """A provider's breaker costs a Redis round trip: a batch of three reads it once and records
+    one success (which clears the failures counted before), not one of each per message."""
+    from app.services.notifications import bulk, circuit
+    from tests import factories
+
+    people = [factories.member(phone=f"07123451{n:02d}") for n in range(3)]
+    ids = bulk.store([bulk.Outgoing(p.id, "sms", p.phone, f"Hi #{p.id}", f"c:{p.id}") for p in people], "account_update", priority="high")  # fmt: skip
+    circuit.record_failure("africastalking", threshold=5, window=300, cooling_off=300)
+    calls = []
+    for name in ("is_open", "record_success"):
+        original = getattr(circuit, name)
+        monkeypatch.setattr(
+            circuit, name, lambda *a, _f=original, _n=name: calls.append(_n) or _f(*a)
+        )
+    assert set(delivery.deliver_many(ids).values()) == {NotificationStatus.SENT}
+    assert calls == ["is_open", "record_success"]
+    assert not redis_conn.exists(f"{circuit.PREFIX}africastalking:failures")

@@ -20,7 +20,7 @@ from app.models import (
     SuppressionReason,
 )
 from app.models.base import utcnow
-from app.services.notifications import activity, circuit, config, providers, receipts, rules
+from app.services.notifications import activity, config, providers, receipts, rules
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def _try_providers(
     order = [forced] if forced else settings.order(row.channel)
     failures = []
     for name in order:
-        if circuit.is_open(name) and not forced:
+        if not forced and senders.cooling_off(name):
             failures.append(f"{name}: skipped (cooling off after repeated failures)")
             continue
         client = senders.client(name)
@@ -142,13 +142,13 @@ def _try_providers(
         result = client.send(senders.message(row, name))
         _record_attempt(row, result, started)
         if result.outcome == Outcome.ACCEPTED:
-            circuit.record_success(name)
+            senders.succeeded(name)
             _accepted(row, result)
             return NotificationStatus.SENT
         if result.outcome == Outcome.PERMANENT:
             _permanent(row, result)
             return NotificationStatus.FAILED
-        if circuit.record_failure(
+        if senders.failed(
             name,
             int(settings.circuit_threshold),
             int(settings.circuit_window_seconds),

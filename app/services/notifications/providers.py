@@ -9,7 +9,7 @@ from app.integrations.notify import africastalking, infobip, mailgun, sendgrid, 
 from app.integrations.notify.base import EmailMessage, SmsMessage
 from app.models import Channel, Notification
 from app.services.mpesa import config as mpesa_config
-from app.services.notifications import config
+from app.services.notifications import circuit, config
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +97,16 @@ def message_for(row: Notification, provider: str, status_callback_url: str | Non
 
 
 class ForBatch:
-    """The clients and delivery-report URLs one batch of sends uses, each built once: building
-    them reads the settings, decrypting every secret, which sending one after the other would do
-    for each message."""
+    """What one batch of sends knows about the providers, each looked up once: the clients and
+    delivery-report URLs (building them reads the settings, decrypting every secret) and the
+    circuit breakers (a Redis round trip each): a provider's breaker is read at its first use in
+    the batch and again after it fails; a success is recorded once while it keeps succeeding."""
 
     def __init__(self) -> None:
         self._clients: dict = {}
         self._urls: dict[str, str | None] = {}
+        self._open: dict[str, bool] = {}
+        self._closed: set[str] = set()  # providers whose success this batch has recorded
 
     def client(self, name: str):
         if name not in self._clients:
@@ -114,3 +117,19 @@ class ForBatch:
         if name not in self._urls:
             self._urls[name] = callback_url(name)
         return message_for(row, name, self._urls[name])
+
+    def cooling_off(self, name: str) -> bool:
+        if name not in self._open:
+            self._open[name] = circuit.is_open(name)
+        return self._open[name]
+
+    def succeeded(self, name: str) -> None:
+        if name not in self._closed:
+            circuit.record_success(name)
+            self._closed.add(name)
+
+    def failed(self, name: str, threshold: int, window: int, cooling_off: int) -> bool:
+        """Count the failure; True when it opened the provider's circuit."""
+        self._closed.discard(name)
+        self._open.pop(name, None)  # read again at the next use
+        return circuit.record_failure(name, threshold, window, cooling_off)
