@@ -78,7 +78,7 @@ def callback_url(provider: str) -> str | None:
     return f"{base}/callbacks/notify/{provider}/{tail}"
 
 
-def message_for(row: Notification, provider: str, status_callback_url: str | None):
+def message_for(row: Notification, status_callback_url: str | None):
     if row.channel == Channel.SMS:
         return SmsMessage(
             to=row.recipient_contact,
@@ -116,7 +116,7 @@ class ForBatch:
     def message(self, row: Notification, name: str):
         if name not in self._urls:
             self._urls[name] = callback_url(name)
-        return message_for(row, name, self._urls[name])
+        return message_for(row, self._urls[name])
 
     def cooling_off(self, name: str) -> bool:
         if name not in self._open:

@@ -50,9 +50,9 @@ def decide(row: Notification, settings: NotifySettings, now: datetime | None = N
 def decide_many(
     rows: list[Notification], settings: NotifySettings, now: datetime | None = None
 ) -> dict[int, Decision]:
-    """decide() for each of `rows` (stored or not yet: resend asks first), by id, from four grouped queries whatever their number. They
-    are decided in order, and one allowed to send counts towards the daily limit and the
-    duplicate rule of the ones after it."""
+    """decide() for each of `rows` (stored or not yet: resend asks first), by id, from four
+    grouped queries whatever their number. They are decided in order, and one allowed to send
+    counts towards the daily limit and the duplicate rule of the ones after it."""
     now = now or utcnow()
     seen = _Seen.load(rows, settings, now)
     decisions = {}
@@ -72,13 +72,13 @@ def _decide(row: Notification, settings: NotifySettings, now: datetime, seen: "_
     suppressed = seen.suppressed.get((row.channel, row.recipient_contact))
     if suppressed:
         return Decision("skip", f"The contact is on the suppression list ({suppressed}).")
-    if row.notification_type != TEST_TYPE and seen.same_text_since(row, seen.window_start):
+    if row.notification_type != TEST_TYPE and seen.same_text_within_window(row):
         return Decision("skip", "The same message went to this contact within the hour.")
     if row.priority == Priority.HIGH:
         return SEND
     if row.channel == Channel.SMS and (until := in_quiet_hours(now, settings)):
         return Decision("defer", "Quiet hours: held until the morning.", until)
-    if seen.not_urgent_since(row, seen.day_start) >= int(settings.daily_limit):
+    if seen.not_urgent_today(row) >= int(settings.daily_limit):
         return Decision("skip", f"The daily limit of {settings.daily_limit} messages is reached.")
     return SEND
 
@@ -158,8 +158,8 @@ class _Seen:
             if sent.created_at >= since
         ]
 
-    def same_text_since(self, row: Notification, since: datetime) -> bool:
-        return any(sent.message == row.message for sent in self._since(row, since))
+    def same_text_within_window(self, row: Notification) -> bool:
+        return any(sent.message == row.message for sent in self._since(row, self.window_start))
 
-    def not_urgent_since(self, row: Notification, since: datetime) -> int:
-        return sum(sent.priority != Priority.HIGH for sent in self._since(row, since))
+    def not_urgent_today(self, row: Notification) -> int:
+        return sum(sent.priority != Priority.HIGH for sent in self._since(row, self.day_start))
