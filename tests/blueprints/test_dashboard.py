@@ -1,10 +1,11 @@
 """The dashboard: four cards loaded lazily by htmx, each showing figures computed in SQL."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
+from app import clock
 from app.extensions import db
 from app.models import LoanStatus, MemberStatus
 from app.services import repayments
@@ -13,7 +14,7 @@ from tests.factories import SYSTEM
 
 HX = {"HX-Request": "true"}
 CARDS = ("members", "active-loans", "portfolio", "repayments-month")
-TODAY = date.today()
+TODAY = clock.today()
 FIRST_OF_MONTH = TODAY.replace(day=1)
 LAST_MONTH = FIRST_OF_MONTH - timedelta(days=1)
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import event
 
+from app import clock
 from app.extensions import db as _db
 from app.models import Loan, LoanStatus, Repayment, Role
 from app.services import loans, repayments
@@ -374,7 +375,7 @@ def disbursement(reference="TRF123", on=None):
     return {
         "method": "bank",
         "reference": reference,
-        "disbursed_on": (on or date.today()).isoformat(),
+        "disbursed_on": (on or clock.today()).isoformat(),
     }
 
 
@@ -403,7 +404,7 @@ def test_invalid_disbursement_is_a_422(admin_client, approved):
     data = {
         "method": "checkoff",
         "reference": "",
-        "disbursed_on": (date.today() + timedelta(days=3)).isoformat(),
+        "disbursed_on": (clock.today() + timedelta(days=3)).isoformat(),
     }
     response = admin_client.post(f"/loans/{approved.id}/disburse", data=data, headers=HX)
     assert response.status_code == 422 and 'id="loan-actions"' in response.text

@@ -1,19 +1,20 @@
 """The repayments list: full page and partial, filters, totals, paging, bad input, query count."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from flask import url_for
 from sqlalchemy import event
 
+from app import clock
 from app.extensions import db
 from app.services import repayments
 from tests import factories
 from tests.factories import SYSTEM
 
 HX = {"HX-Request": "true"}
-TODAY = date.today()
+TODAY = clock.today()
 D1, D2, D3 = (TODAY - timedelta(days=n) for n in (30, 20, 10))
 
 

@@ -1,7 +1,8 @@
 """Periodic jobs and the single cron scheduler."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
+from app import clock
 from app.extensions import db
 from app.jobs import enqueue
 from app.jobs.loans import mark_overdue_loans_defaulted
@@ -39,7 +40,7 @@ def test_cron_scheduler_enqueues_due_jobs(redis_conn):
 def test_default_job_runs_in_the_worker(app, active_loan, run_jobs):
     app.config["LOAN_DEFAULT_AFTER_DAYS"] = 30
     db.session.query(LoanInstallment).filter_by(loan_id=active_loan.id, number=1).update(
-        {"due_date": date.today() - timedelta(days=31)}
+        {"due_date": clock.today() - timedelta(days=31)}
     )
     db.session.commit()
     enqueue(mark_overdue_loans_defaulted, queue="low")
