@@ -28,6 +28,7 @@ from app.integrations.notify.base import (
     SendResult,
     SmsMessage,
 )
+from app.integrations.notify.session import ProviderSession
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class AfricasTalkingSms:
 
     def __init__(self, config: AfricasTalkingConfig, session: requests.Session | None = None):
         self.config = config
-        self.session = session or sms_common.new_session()
+        self.session = session or ProviderSession()
 
     def __repr__(self) -> str:
         return f"AfricasTalkingSms({self.config!r})"

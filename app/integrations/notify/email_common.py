@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 # SES message tag (notify.md §8.2); every receipt brings it back.
 REFERENCE_KEY = "notify_id"
 RESPONSE_LIMIT = 2_000
-USER_AGENT = "Daystar-Integrations/1.0"
 
 
 def mask(value: str | None, visible: int = 0) -> str | None:

@@ -30,6 +30,7 @@ from app.integrations.notify.base import (
     SendResult,
     SmsMessage,
 )
+from app.integrations.notify.session import ProviderSession
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ class InfobipSms:
 
     def __init__(self, config: InfobipConfig, session: requests.Session | None = None):
         self.config = config
-        self.session = session or sms_common.new_session()
+        self.session = session or ProviderSession()
 
     def __repr__(self) -> str:
         return f"InfobipSms({self.config!r})"

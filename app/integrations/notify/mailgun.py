@@ -35,7 +35,6 @@ from .base import (
 )
 from .email_common import (
     REFERENCE_KEY,
-    USER_AGENT,
     UsedTokens,
     constant_time_equal,
     exchange,
@@ -47,6 +46,7 @@ from .email_common import (
     timestamp_to_datetime,
     used_tokens_from,
 )
+from .session import USER_AGENT, ProviderSession
 
 PROVIDER = "mailgun"
 REGIONS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
@@ -94,7 +94,7 @@ class MailgunClient:
 
     def __init__(self, config: MailgunConfig, session: requests.Session | None = None):
         self.config = config
-        self.session = session or requests.Session()
+        self.session = session or ProviderSession()
 
     def form_fields(self, message: EmailMessage) -> list[tuple[str, str]]:
         """The exact form fields of the Messages API call for `message`."""

@@ -36,7 +36,6 @@ from .base import (
 )
 from .email_common import (
     REFERENCE_KEY,
-    USER_AGENT,
     exchange,
     generic_outcome,
     is_epoch_seconds,
@@ -45,6 +44,7 @@ from .email_common import (
     result_from_response,
     timestamp_to_datetime,
 )
+from .session import USER_AGENT, ProviderSession
 
 PROVIDER = "sendgrid"
 DEFAULT_BASE_URL = "https://api.sendgrid.com"
@@ -93,7 +93,7 @@ class SendGridClient:
 
     def __init__(self, config: SendGridConfig, session: requests.Session | None = None):
         self.config = config
-        self.session = session or requests.Session()
+        self.session = session or ProviderSession()
 
     def request_body(self, message: EmailMessage) -> dict[str, Any]:
         """The exact Mail Send JSON for `message` (text/plain must precede text/html)."""

@@ -31,7 +31,6 @@ import requests
 from .base import DeliveryReceipt, DeliveryStatus, EmailMessage, Outcome, SendResult
 from .email_common import (
     REFERENCE_KEY,
-    USER_AGENT,
     exchange,
     generic_outcome,
     json_or_none,
@@ -39,6 +38,7 @@ from .email_common import (
     result_from_response,
     timestamp_to_datetime,
 )
+from .session import USER_AGENT, ProviderSession
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ class SesClient:
 
     def __init__(self, config: SesConfig, session: requests.Session | None = None, clock=None):
         self.config = config
-        self.session = session or requests.Session()
+        self.session = session or ProviderSession()
         self.clock = clock or (lambda: datetime.now(UTC))
 
     def request_body(self, message: EmailMessage) -> dict[str, Any]:

@@ -14,15 +14,7 @@ from app.integrations.notify.base import Outcome, SendResult
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = "Daystar-Integrations/1.0"
 RESPONSE_LIMIT = 2000  # characters of a provider's answer kept in SendResult.response
-
-
-def new_session() -> requests.Session:
-    """A session with our User-Agent; credentials go on each request, never on the session."""
-    session = requests.Session()
-    session.headers["User-Agent"] = USER_AGENT
-    return session
 
 
 def mask(value: str | None, visible: int = 0) -> str | None:

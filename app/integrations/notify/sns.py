@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from .base import WebhookRejected
-from .email_common import USER_AGENT
+from .session import USER_AGENT
 
 log = logging.getLogger(__name__)
 

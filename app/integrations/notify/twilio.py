@@ -29,6 +29,7 @@ from app.integrations.notify.base import (
     SmsMessage,
     WebhookRejected,
 )
+from app.integrations.notify.session import ProviderSession
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ class TwilioSms:
 
     def __init__(self, config: TwilioConfig, session: requests.Session | None = None):
         self.config = config
-        self.session = session or sms_common.new_session()
+        self.session = session or ProviderSession()
 
     def __repr__(self) -> str:
         return f"TwilioSms({self.config!r})"
