@@ -226,6 +226,44 @@ def test_a_batch_sends_the_rest_when_one_raises_and_its_retry_sends_nothing_twic
     assert len(notify_live.messages("africastalking")) == 2
 
 
+def test_a_batch_commits_each_claim_before_its_send_with_the_previous_outcome(
+    notify_live, monkeypatch
+):
+    """One commit per message: when the provider is called for a notification, another
+    connection already sees it `sending` and the one before it `sent`."""
+    from sqlalchemy import event
+
+    from app.services.notifications import bulk
+    from tests import factories
+
+    people = [factories.member(phone=f"07123452{n:02d}") for n in range(3)]
+    ids = bulk.store([bulk.Outgoing(p.id, "sms", p.phone, f"Hi #{p.id}", f"d:{p.id}") for p in people], "account_update", priority="high")  # fmt: skip
+    table = Notification.__table__
+    seen = []
+    original = delivery._try_providers
+
+    def committed_when_sent(row, settings, senders):
+        with db.engine.connect() as other:  # what is committed, not this session's view
+            statuses = dict(other.execute(select(table.c.id, table.c.status).where(table.c.id.in_(ids))).all())  # fmt: skip
+        seen.append([statuses[n] for n in ids])
+        return original(row, settings, senders)
+
+    monkeypatch.setattr(delivery, "_try_providers", committed_when_sent)
+    commits = []
+    count = commits.append  # one bound method: the same object to listen with and remove
+    event.listen(db.session, "after_commit", count)
+    try:
+        assert set(delivery.deliver_many(ids).values()) == {NotificationStatus.SENT}
+    finally:
+        event.remove(db.session, "after_commit", count)
+    assert seen == [
+        ["sending", "pending", "pending"],
+        ["sent", "sending", "pending"],
+        ["sent", "sent", "sending"],
+    ]
+    assert len(commits) == len(ids) + 2  # the first claim, one per message, waiting receipts
+
+
 def test_a_batch_reads_each_breaker_once_and_records_a_success_once(
     notify_live, monkeypatch, redis_conn
 ):

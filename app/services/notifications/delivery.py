@@ -49,8 +49,9 @@ def deliver_many(notification_ids: list[int]) -> dict[int, str | None]:
     """Send each pending, due notification of `notification_ids`, once; the final status of
     each by id (None when there was nothing to do). The rules are read for the whole batch in a
     few grouped queries; each notification is then claimed and committed before its providers
-    are called, and each provider's answer is committed as it comes, so a worker that dies
-    mid-batch leaves at most one message in doubt (see abandon_stale_sending)."""
+    are called, and its outcome is committed as it comes (with the next one's claim), so a
+    worker that dies mid-batch leaves at most one message in doubt (see
+    abandon_stale_sending)."""
     now = utcnow()
     outcome: dict[int, str | None] = dict.fromkeys(notification_ids)
     rows = _pending(notification_ids, now)
@@ -71,16 +72,23 @@ def deliver_many(notification_ids: list[int]) -> dict[int, str | None]:
                 outcome[row.id] = NotificationStatus.PENDING
         else:
             to_send.append(row)
-    db.session.commit()
     senders = providers.ForBatch()
     raised = []
-    for row in to_send:
-        try:
-            outcome[row.id] = _claim_and_send(row, settings, senders)
-        except Exception:  # noqa: BLE001 - logged; the others still go, then BatchFailed
-            db.session.rollback()
-            log.exception("notification %s could not be sent", row.id)
-            raised.append(row.id)
+    claimed = bool(to_send) and _claim(to_send[0])
+    db.session.commit()  # the skipped and deferred, and the first one's claim
+    for index, row in enumerate(to_send):
+        following = to_send[index + 1] if index + 1 < len(to_send) else None
+        if claimed:
+            try:
+                outcome[row.id] = _try_providers(row, settings, senders)
+            except Exception:  # noqa: BLE001 - logged; the others still go, then BatchFailed
+                db.session.rollback()
+                log.exception("notification %s could not be sent", row.id)
+                raised.append(row.id)
+        # The next one is claimed in the transaction that records this one's outcome: one
+        # commit per message, and still none is sent before its claim is committed.
+        claimed = following is not None and _claim(following)
+        db.session.commit()
     sent = [row.id for row in to_send if outcome[row.id] == NotificationStatus.SENT]
     receipts.apply_waiting(sent)  # receipts that came before we recorded the provider's id
     if raised:
@@ -93,16 +101,10 @@ class BatchFailed(RuntimeError):
     retried, and the retry finds the others done."""
 
 
-def _claim_and_send(
-    row: Notification, settings: config.NotifySettings, senders: providers.ForBatch
-) -> str | None:
-    # Claimed and committed before any provider is called: a second job, or this one re-run after
-    # its worker died, finds it `sending` and does nothing.
-    if not _move(row.id, (NotificationStatus.PENDING,), status=NotificationStatus.SENDING):
-        db.session.rollback()
-        return None
-    db.session.commit()
-    return _try_providers(row, settings, senders)
+def _claim(row: Notification) -> bool:
+    """Mark it `sending` (the caller commits before any provider is called): a second job, or
+    this one re-run after its worker died, finds it `sending` and does nothing."""
+    return _move(row.id, (NotificationStatus.PENDING,), status=NotificationStatus.SENDING)
 
 
 def _pending(notification_ids: list[int], now) -> list[Notification]:
@@ -196,7 +198,6 @@ def _accepted(row: Notification, result: SendResult) -> None:
     if result.segments:
         values["segments"] = result.segments
     _move(row.id, (NotificationStatus.SENDING,), **values)
-    db.session.commit()
 
 
 def _permanent(row: Notification, result: SendResult) -> None:
@@ -227,7 +228,6 @@ def _permanent(row: Notification, result: SendResult) -> None:
     activity.failed(
         row, result.detail, retrying=False, kind=f"{result.provider}: recipient refused"
     )
-    db.session.commit()
 
 
 def _every_provider_failed(row: Notification, why: str) -> str:
@@ -242,7 +242,6 @@ def _every_provider_failed(row: Notification, why: str) -> str:
             skip_reason=f"Every provider failed; retrying in {delay // 60 or 1} min: {why}"[:200],
         )
         activity.failed(row, why, retrying=True)
-        db.session.commit()
         return NotificationStatus.PENDING
     _move(
         row.id,
@@ -252,7 +251,6 @@ def _every_provider_failed(row: Notification, why: str) -> str:
         skip_reason=f"Every provider failed {row.retry_count + 1} times: {why}"[:200],
     )
     activity.failed(row, why, retrying=False)
-    db.session.commit()
     return NotificationStatus.FAILED
 
 
