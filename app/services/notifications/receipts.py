@@ -3,7 +3,9 @@ notification forward only: a late `sent` never overwrites `delivered`, a duplica
 nothing, and a receipt that comes before the send was recorded waits and is applied then.
 Bounces, complaints and STOP replies feed the suppression list."""
 
-from sqlalchemy import or_, select, update
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -52,16 +54,44 @@ def store(receipts: list[DeliveryReceipt]) -> list[int]:
     for receipt in receipts:
         receipt_id = _keep_once(receipt)
         if receipt_id is not None:  # else the same event again: nothing to do
-            _apply(receipt_id, receipt)
+            found = _notification_for(
+                receipt.provider, receipt.provider_message_id, receipt.reference
+            )
+            _apply(receipt_id, receipt, found)
             new.append(receipt_id)
     db.session.commit()  # each receipt with what it changed, or kept waiting for its send
     return new
 
 
+# Receipts come two or more per message, each in a request of its own: the statements are built
+# once, with bound parameters, so that a receipt costs the database's work and little else.
+RECEIPTS = NotificationReceipt.__table__
+NOTIFICATIONS = Notification.__table__
+_FOUND = (NOTIFICATIONS.c.id, NOTIFICATIONS.c.status, NOTIFICATIONS.c.channel,
+          NOTIFICATIONS.c.recipient_contact)  # fmt: skip
+_BY_MESSAGE_ID = (NOTIFICATIONS.c.provider == bindparam("provider")) & (
+    NOTIFICATIONS.c.provider_message_id == bindparam("message_id")
+)
+_BY_REFERENCE = NOTIFICATIONS.c.id == bindparam("notification_id")
+FIND = {
+    (True, False): select(*_FOUND).where(_BY_MESSAGE_ID).limit(1),
+    (False, True): select(*_FOUND).where(_BY_REFERENCE).limit(1),
+    (True, True): select(*_FOUND).where(or_(_BY_MESSAGE_ID, _BY_REFERENCE)).limit(1),
+}
+# SET takes the columns of the parameters given; the WHERE keeps statuses moving forward only.
+MOVE_FORWARD = update(NOTIFICATIONS).where(
+    NOTIFICATIONS.c.id == bindparam("row_id"), NOTIFICATIONS.c.status == bindparam("row_status")
+)
+MARK_APPLIED = update(RECEIPTS).where(RECEIPTS.c.id == bindparam("receipt_id"))
+KEEP_ONCE = {
+    name: dialect_insert(RECEIPTS).on_conflict_do_nothing().returning(RECEIPTS.c.id)
+    for name, dialect_insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
+}
+
+
 def _keep_once(receipt: DeliveryReceipt) -> int | None:
     """Insert the receipt unless its event is stored already; its id, or None. One statement
     (INSERT ... ON CONFLICT DO NOTHING), not a savepoint that an ORM flush would need."""
-    table = NotificationReceipt.__table__
     values = {
         "provider": receipt.provider,
         "event_id": _event_id(receipt),
@@ -72,36 +102,37 @@ def _keep_once(receipt: DeliveryReceipt) -> int | None:
         "detail": receipt.detail[:2000],
         "occurred_at": receipt.occurred_at,
         "payload": receipt.raw,
+        "received_at": utcnow(),
     }
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(table).values(values).on_conflict_do_nothing().returning(table.c.id)
-    return db.session.scalar(statement)
+    statement = KEEP_ONCE[db.session.get_bind().dialect.name]
+    return db.session.execute(statement, values).scalar()
+
+
+@dataclass
+class Found:
+    """The notification a receipt is about, as this transaction last saw or left it."""
+
+    id: int
+    status: str
+    channel: str
+    recipient_contact: str | None
 
 
 def _notification_for(provider: str, message_id: str | None, reference: str | None):
-    """The notification a receipt is about (the columns _apply needs), or None."""
-    conditions = []
-    if message_id:
-        conditions.append(
-            (Notification.provider == provider) & (Notification.provider_message_id == message_id)
-        )
-    if reference and reference.isdigit():
-        conditions.append(Notification.id == int(reference))
-    if not conditions:
+    """The notification a receipt is about, or None."""
+    by_reference = bool(reference and reference.isdigit())
+    if not (message_id or by_reference):
         return None
-    return db.session.execute(
-        select(
-            Notification.id, Notification.status, Notification.channel,
-            Notification.recipient_contact,
-        ).where(or_(*conditions)).limit(1)
-    ).first()  # fmt: skip
+    parameters = {"provider": provider, "message_id": message_id}
+    if by_reference:
+        parameters["notification_id"] = int(reference)
+    row = db.session.execute(FIND[bool(message_id), by_reference], parameters).first()
+    return Found(*row) if row else None
 
 
-def _apply(receipt_id: int, receipt: DeliveryReceipt) -> bool:
-    """Apply one stored receipt if its notification is known and has been sent; else it waits.
-    The caller commits."""
-    row = _notification_for(receipt.provider, receipt.provider_message_id, receipt.reference)
+def _apply(receipt_id: int, receipt: DeliveryReceipt, row: Found | None) -> bool:
+    """Apply one stored receipt to its notification `row` if that is known and has been sent;
+    else it waits. The caller commits."""
     if row is None or row.status in (NotificationStatus.PENDING, NotificationStatus.SENDING):
         return False
     target = NOTIFICATION_STATUS.get(receipt.status)
@@ -111,34 +142,32 @@ def _apply(receipt_id: int, receipt: DeliveryReceipt) -> bool:
         and not receipt.permanent
     ):
         target = None  # a soft bounce or deferral: the mail server keeps trying
+    now = utcnow()
     if target is not None and STATUS_RANK[target] > STATUS_RANK[NotificationStatus(row.status)]:
-        stamp = {
-            NotificationStatus.DELIVERED: {"delivered_at": receipt.occurred_at or utcnow()},
-            NotificationStatus.FAILED: {"failed_at": receipt.occurred_at or utcnow(),
-                                        "skip_reason": (receipt.detail or receipt.status)[:200]},
-        }.get(target, {})  # fmt: skip
+        changes = {"status": str(target), "updated_at": now}
+        if target == NotificationStatus.DELIVERED:
+            changes["delivered_at"] = receipt.occurred_at or now
+        elif target == NotificationStatus.FAILED:
+            changes["failed_at"] = receipt.occurred_at or now
+            changes["skip_reason"] = (receipt.detail or receipt.status)[:200]
         if receipt.cost is not None:
-            stamp = {**stamp, "cost": receipt.cost, "currency": receipt.currency}
-        db.session.execute(
-            update(Notification)
-            .where(Notification.id == row.id, Notification.status == row.status)
-            .values(status=target, updated_at=utcnow(), **stamp)
-            .execution_options(synchronize_session=False)
-        )
+            changes.update(cost=receipt.cost, currency=receipt.currency)
+        moved = db.session.execute(
+            MOVE_FORWARD, {"row_id": row.id, "row_status": row.status, **changes}
+        ).rowcount
+        if moved:
+            row.status = str(target)
     if receipt.status in SUPPRESS and (
         receipt.permanent or receipt.status != DeliveryStatus.UNDELIVERED
     ):
         _suppress(row, receipt)
     db.session.execute(
-        update(NotificationReceipt)
-        .where(NotificationReceipt.id == receipt_id)
-        .values(applied_at=utcnow(), notification_id=row.id)
-        .execution_options(synchronize_session=False)
+        MARK_APPLIED, {"receipt_id": receipt_id, "applied_at": now, "notification_id": row.id}
     )
     return True
 
 
-def _suppress(row: Notification, receipt: DeliveryReceipt) -> None:
+def _suppress(row: Found, receipt: DeliveryReceipt) -> None:
     contact = row.recipient_contact
     exists = db.session.scalar(
         select(Suppression.id).where(
@@ -158,26 +187,36 @@ def _suppress(row: Notification, receipt: DeliveryReceipt) -> None:
 
 
 def apply_waiting(notification_ids: list[int]) -> int:
-    """Apply the receipts that arrived before these notifications' sends were recorded (one
-    query for all of them); how many were applied."""
+    """Apply the receipts that arrived before these notifications' sends were recorded (two
+    queries for all of them, then only the changes); how many were applied."""
     if not notification_ids:
         return 0
-    message_ids = db.session.scalars(
-        select(Notification.provider_message_id).where(
-            Notification.id.in_(notification_ids), Notification.provider_message_id.is_not(None)
+    sent = db.session.execute(
+        select(*_FOUND, NOTIFICATIONS.c.provider, NOTIFICATIONS.c.provider_message_id).where(
+            NOTIFICATIONS.c.id.in_(notification_ids)
         )
     ).all()
-    waiting = db.session.scalars(
-        select(NotificationReceipt)
+    found = {row.id: Found(*row[: len(_FOUND)]) for row in sent}
+    by_message = {
+        (row.provider, row.provider_message_id): found[row.id]
+        for row in sent
+        if row.provider_message_id
+    }
+    waiting = db.session.execute(
+        select(
+            RECEIPTS.c.id, RECEIPTS.c.provider, RECEIPTS.c.status,
+            RECEIPTS.c.provider_message_id, RECEIPTS.c.reference, RECEIPTS.c.occurred_at,
+            RECEIPTS.c.detail, RECEIPTS.c.permanent,
+        )
         .where(
-            NotificationReceipt.applied_at.is_(None),
+            RECEIPTS.c.applied_at.is_(None),
             or_(
-                NotificationReceipt.provider_message_id.in_(message_ids),
-                NotificationReceipt.reference.in_([str(n) for n in notification_ids]),
+                RECEIPTS.c.provider_message_id.in_([key[1] for key in by_message]),
+                RECEIPTS.c.reference.in_([str(n) for n in found]),
             ),
         )
-        .order_by(NotificationReceipt.id)
-    ).all()
+        .order_by(RECEIPTS.c.id)
+    ).all()  # fmt: skip
     applied = 0
     for stored in waiting:
         receipt = DeliveryReceipt(
@@ -189,6 +228,9 @@ def apply_waiting(notification_ids: list[int]) -> int:
             detail=stored.detail,
             permanent=stored.permanent,
         )
-        applied += _apply(stored.id, receipt)
+        row = by_message.get((stored.provider, stored.provider_message_id))
+        if row is None and stored.reference and stored.reference.isdigit():
+            row = found.get(int(stored.reference))
+        applied += _apply(stored.id, receipt, row)
     db.session.commit()
     return applied

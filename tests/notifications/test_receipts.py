@@ -1,0 +1,107 @@
+"""Delivery receipts (receipts.store and apply_waiting): kept once, applied forward only, and
+kept waiting when they come before the send was recorded."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.integrations.notify.base import DeliveryReceipt, DeliveryStatus
+from app.models import Notification, NotificationReceipt, Suppression
+from app.services.notifications import gateway, receipts
+
+URGENT = {"priority": "high"}
+AT = "africastalking"
+DELIVERED_AT = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
+
+
+def stored(member, channel="sms", status="sent", message_id="ATXid_1", provider=AT):
+    row = gateway.create(member.id, "Hello", channel, "Hello", URGENT)[0]
+    row.status, row.provider, row.provider_message_id = status, provider, message_id
+    db.session.commit()
+    return row
+
+
+def receipt(status, event, message_id="ATXid_1", provider=AT, **more):
+    return DeliveryReceipt(provider=provider, status=status, provider_message_id=message_id,
+                           event_id=event, **more)  # fmt: skip
+
+
+def reload(row):
+    db.session.expire_all()
+    return db.session.get(Notification, row.id)
+
+
+def unapplied():
+    return db.session.scalars(
+        select(NotificationReceipt.event_id).where(NotificationReceipt.applied_at.is_(None))
+    ).all()
+
+
+def test_delivered_is_stamped_and_a_late_sent_does_not_overwrite_it(member):
+    row = stored(member)
+    receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", occurred_at=DELIVERED_AT,
+                            cost=Decimal("0.8000"), currency="KES")])  # fmt: skip
+    receipts.store([receipt(DeliveryStatus.SENT, "e2")])
+    row = reload(row)
+    assert (row.status, row.delivered_at, row.cost) == ("delivered", DELIVERED_AT, Decimal("0.8"))
+    assert unapplied() == []  # both applied, the late one changing nothing
+
+
+def test_the_same_event_twice_is_stored_once_and_changes_nothing(member):
+    row = stored(member)
+    assert len(receipts.store([receipt(DeliveryStatus.DELIVERED, "e1")])) == 1
+    assert receipts.store([receipt(DeliveryStatus.DELIVERED, "e1")]) == []
+    assert db.session.scalar(select(db.func.count()).select_from(NotificationReceipt)) == 1
+    assert reload(row).status == "delivered"
+
+
+def test_receipts_before_the_send_was_recorded_wait_and_are_applied_in_order(member):
+    row = stored(member, status="sending", message_id=None)
+    receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", "ATXid_9", occurred_at=DELIVERED_AT),
+                    receipt(DeliveryStatus.SENT, "e2", "ATXid_9")])  # fmt: skip
+    assert sorted(unapplied()) == ["e1", "e2"] and reload(row).status == "sending"
+
+    row.status, row.provider_message_id = "sent", "ATXid_9"  # what the worker records
+    db.session.commit()
+    assert receipts.apply_waiting([row.id]) == 2
+    row = reload(row)
+    assert (row.status, row.delivered_at) == ("delivered", DELIVERED_AT) and unapplied() == []
+
+
+def test_a_waiting_failure_after_delivered_in_the_same_run_is_not_applied_over_it(member):
+    """apply_waiting follows the status it has just set: delivered, then a failure of the same
+    rank, leaves it delivered."""
+    row = stored(member, status="sending", message_id=None)
+    receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", "ATXid_7"),
+                    receipt(DeliveryStatus.UNDELIVERED, "e2", "ATXid_7")])  # fmt: skip
+    row.status, row.provider_message_id = "sent", "ATXid_7"
+    db.session.commit()
+    receipts.apply_waiting([row.id])
+    assert reload(row).status == "delivered"
+
+
+def test_a_receipt_finds_its_notification_by_our_reference(member):
+    row = stored(member, channel="email", provider="sendgrid", message_id="sg-1")
+    receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", None, "sendgrid",
+                            reference=str(row.id))])  # fmt: skip
+    assert reload(row).status == "delivered"
+
+
+def test_another_providers_message_id_is_not_this_notification(member):
+    row = stored(member)
+    receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", provider="twilio")])
+    assert reload(row).status == "sent" and unapplied() == ["e1"]
+
+
+def test_an_email_soft_bounce_changes_nothing_and_a_hard_bounce_fails_and_suppresses(member):
+    row = stored(member, channel="email", provider="sendgrid", message_id="sg-2")
+    receipts.store([receipt(DeliveryStatus.FAILED, "e1", "sg-2", "sendgrid", detail="deferred")])
+    assert reload(row).status == "sent"
+    receipts.store([receipt(DeliveryStatus.BOUNCED, "e2", "sg-2", "sendgrid",
+                            detail="550 no such user", permanent=True)])  # fmt: skip
+    row = reload(row)
+    assert (row.status, row.skip_reason) == ("failed", "550 no such user")
+    suppressed = db.session.scalars(select(Suppression)).one()
+    assert (suppressed.contact, suppressed.reason) == (member.email, "hard_bounce")
