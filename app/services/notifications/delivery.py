@@ -8,7 +8,7 @@ import logging
 import time
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 
 from app.extensions import db
 from app.integrations.notify.base import Outcome, SendResult
@@ -29,13 +29,19 @@ STALE_SENDING = timedelta(minutes=10)
 LOST_JOB_AFTER = timedelta(minutes=1)
 
 
+# Built once: a bulk run executes them for every message. SET takes the parameters' columns.
+NOTIFICATIONS = Notification.__table__
+MOVE = update(NOTIFICATIONS).where(
+    NOTIFICATIONS.c.id == bindparam("row_id"),
+    NOTIFICATIONS.c.status.in_(bindparam("allowed", expanding=True)),
+)
+RECORD_ATTEMPT = insert(NotificationAttempt.__table__)
+
+
 def _move(row_id: int, allowed: tuple, **values) -> bool:
-    moved = db.session.execute(
-        update(Notification)
-        .where(Notification.id == row_id, Notification.status.in_(allowed))
-        .values(updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    """Change the notification if its status is one of `allowed`; whether it did."""
+    parameters = {"row_id": row_id, "allowed": [str(status) for status in allowed]}
+    moved = db.session.execute(MOVE, {**parameters, "updated_at": utcnow(), **values}).rowcount
     return moved == 1
 
 
@@ -165,17 +171,18 @@ def _try_providers(
 
 
 def _record_attempt(row: Notification, result: SendResult, started: float) -> None:
-    db.session.add(
-        NotificationAttempt(
-            notification_id=row.id,
-            provider=result.provider,
-            outcome=result.outcome,
-            detail=result.detail[:2000],
-            response=result.response[:2000],
-            http_status=result.http_status,
-            provider_message_id=result.provider_message_id,
-            duration_ms=int((time.monotonic() - started) * 1000),
-        )
+    db.session.execute(
+        RECORD_ATTEMPT,
+        {
+            "notification_id": row.id,
+            "provider": result.provider,
+            "outcome": str(result.outcome),
+            "detail": result.detail[:2000],
+            "response": result.response[:2000],
+            "http_status": result.http_status,
+            "provider_message_id": result.provider_message_id,
+            "duration_ms": int((time.monotonic() - started) * 1000),
+        },
     )
     if result.outcome != Outcome.ACCEPTED:
         activity.provider_failed(row, result)
