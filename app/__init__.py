@@ -70,6 +70,7 @@ def _sqlite_pragmas(app: Flask) -> None:
     from sqlalchemy import event
 
     from app.extensions import db
+    from app.services.prompt_write import BUSY_TIMEOUT_MS, PROMPT
 
     with app.app_context():
 
@@ -77,13 +78,19 @@ def _sqlite_pragmas(app: Flask) -> None:
         def _on_connect(dbapi_connection, _record):
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             # Write-ahead log: readers (the pages, a callback's lookups) no longer wait for a
             # writer (a worker crediting a payment), and a writer waits only for another writer.
             # A file setting: kept by the database; an in-memory database stays "memory".
             # synchronous stays FULL: every commit reaches the disk before it returns.
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
+
+        @event.listens_for(db.engine, "checkin")
+        def _on_checkin(dbapi_connection, record):
+            if record.info.pop(PROMPT, False) and dbapi_connection is not None:  # set to 0 by
+                # services/prompt_write.py for one write; every other use waits as before
+                dbapi_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 def register_blueprints(app: Flask) -> None:

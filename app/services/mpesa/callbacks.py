@@ -32,6 +32,7 @@ from app.services.mpesa import config as mpesa_config
 from app.services.mpesa.crediting import Outcome, credit
 from app.services.mpesa.transactions import find_locked, move
 from app.services.notifications import alerts
+from app.services.prompt_write import commit_promptly
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +96,17 @@ def receive(
         callback.state = CallbackState.MALFORMED
         callback.outcome = "Not processed: " + "; ".join(f"{k} {v}" for k, v in errors.items())
         callback.processed_at = utcnow()
-    db.session.add(callback)
-    db.session.flush()
-    if errors is None and kind != CallbackKind.C2B_VALIDATION:
-        enqueue_after_commit(
-            PROCESS_JOB, callback.id, queue="high", job_id=f"mpesa-callback-{callback.id}"
-        )
-    db.session.commit()
+
+    def save() -> None:
+        db.session.add(callback)
+        db.session.flush()
+        if errors is None and kind != CallbackKind.C2B_VALIDATION:
+            enqueue_after_commit(
+                PROCESS_JOB, callback.id, queue="high", job_id=f"mpesa-callback-{callback.id}"
+            )
+        db.session.commit()
+
+    commit_promptly(save)  # Daraja waits for our answer
     if errors:
         log.warning("M-Pesa %s callback %s is malformed: %s", kind, callback.id, sorted(errors))
     return callback, errors
