@@ -162,7 +162,8 @@ class Config:
     RQ_QUEUES = ("high", "default", "low")
     # worker.py lowers its own CPU priority by this much (os.nice; 0 leaves it): on a busy machine
     # the web processes answering M-Pesa and the providers come before the jobs behind them.
-    DAYSTAR_WORKER_NICE = _env_int("DAYSTAR_WORKER_NICE", 10)
+    # Unset: 10 on PostgreSQL, 0 on SQLite (see worker.worker_nice).
+    DAYSTAR_WORKER_NICE = os.environ.get("DAYSTAR_WORKER_NICE") or None
 
     # Business rules an administrator may tune.
     LOAN_DEFAULT_AFTER_DAYS = _env_int("DAYSTAR_LOAN_DEFAULT_AFTER_DAYS", 90)

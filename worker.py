@@ -71,9 +71,19 @@ def run_cron(app) -> int:
     return 0
 
 
+def worker_nice(configured: str | None, database_url: str) -> int:
+    """How much the worker lowers its CPU priority: jobs give way to the web processes, so that a
+    callback is acknowledged at once even while the workers are busy crediting the ones before
+    it. DAYSTAR_WORKER_NICE, or by default 10 on PostgreSQL and 0 on SQLite, where a worker
+    holds the whole database's write lock while it credits: lowered, it is descheduled holding
+    it, and every acknowledgement waits longer (bench/callbacks.py on SQLite: p99 1,023 ms at
+    10, 245 ms at 0)."""
+    if configured is not None:
+        return int(configured)
+    return 0 if database_url.startswith("sqlite") else 10
+
+
 def lower_priority(nice: int) -> None:
-    """Jobs give way to the web processes for the CPU: a callback is acknowledged at once even
-    while the workers are busy crediting the ones before it."""
     if nice > 0:
         os.nice(nice)
 
@@ -117,7 +127,9 @@ def main(argv=None) -> int:
     with app.app_context():
         if args.cron:
             return run_cron(app)
-        lower_priority(app.config["DAYSTAR_WORKER_NICE"])
+        lower_priority(
+            worker_nice(app.config["DAYSTAR_WORKER_NICE"], app.config["SQLALCHEMY_DATABASE_URI"])
+        )
         return run_worker(args.queues or list(QUEUES), burst=args.burst, fork=not args.no_fork)
 
 

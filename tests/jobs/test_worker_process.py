@@ -105,3 +105,19 @@ def test_the_worker_runs_its_jobs_at_a_lower_cpu_priority_than_the_web(app):
     assert result.returncode == 0, result.stderr
     job.refresh()
     assert job.return_value() == min(ours + 7, 19)
+
+
+def test_by_default_the_worker_keeps_its_priority_on_sqlite_only(app):
+    """A worker holding SQLite's database-wide write lock must not be descheduled for the web
+    processes that wait for that lock; on PostgreSQL it gives way by 10."""
+    job = enqueue("os.nice", 0, queue="low")
+    ours = os.nice(0)
+    env = {key: value for key, value in _process_env(app).items() if key != "DAYSTAR_WORKER_NICE"}
+    result = subprocess.run(
+        [sys.executable, "worker.py", "--burst", "--no-fork", "low"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    job.refresh()
+    on_sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+    assert job.return_value() == (ours if on_sqlite else min(ours + 10, 19))
