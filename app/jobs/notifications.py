@@ -2,7 +2,14 @@
 twice sends nothing twice."""
 
 from app.jobs import try_enqueue
-from app.services.notifications import alerts, delivery, events, failed_jobs, reminders
+from app.services.notifications import (
+    alerts,
+    delivery,
+    events,
+    failed_jobs,
+    receipts,
+    reminders,
+)
 
 
 def deliver(notification_id: int) -> None:
@@ -12,8 +19,10 @@ def deliver(notification_id: int) -> None:
 
 def send_due_notifications() -> int:
     """Every minute: notifications whose time has come (scheduled, held for quiet hours, or
-    waiting for a retry) are enqueued; ones a dead worker left mid-send are failed, not resent."""
+    waiting for a retry) are enqueued; ones a dead worker left mid-send are failed, not resent;
+    delivery reports left waiting behind a send recorded meanwhile are applied."""
     delivery.abandon_stale_sending()
+    receipts.apply_left_waiting()
     ids = delivery.due_ids()
     for notification_id in ids:
         try_enqueue(deliver, notification_id, queue="default")  # deliver() claims: never twice

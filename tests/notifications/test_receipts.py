@@ -1,14 +1,16 @@
 """Delivery receipts (receipts.store and apply_waiting): kept once, applied forward only, and
 kept waiting when they come before the send was recorded."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 
 from app.extensions import db
 from app.integrations.notify.base import DeliveryReceipt, DeliveryStatus
+from app.jobs.notifications import send_due_notifications
 from app.models import Notification, NotificationReceipt, Suppression
+from app.models.base import utcnow
 from app.services.notifications import gateway, receipts
 
 URGENT = {"priority": "high"}
@@ -37,6 +39,13 @@ def unapplied():
     return db.session.scalars(
         select(NotificationReceipt.event_id).where(NotificationReceipt.applied_at.is_(None))
     ).all()
+
+
+def received_two_minutes_ago():
+    db.session.execute(
+        NotificationReceipt.__table__.update().values(received_at=utcnow() - timedelta(minutes=2))
+    )
+    db.session.commit()
 
 
 def test_delivered_is_stamped_and_a_late_sent_does_not_overwrite_it(member):
@@ -105,3 +114,23 @@ def test_an_email_soft_bounce_changes_nothing_and_a_hard_bounce_fails_and_suppre
     assert (row.status, row.skip_reason) == ("failed", "550 no such user")
     suppressed = db.session.scalars(select(Suppression)).one()
     assert (suppressed.contact, suppressed.reason) == (member.email, "hard_bounce")
+
+
+def test_a_receipt_left_waiting_behind_a_recorded_send_is_applied_by_the_minute_sweep(member):
+    """Stored while the send was being recorded, after that job looked for waiting receipts:
+    the minute sweep applies it once it is a minute old."""
+    row = stored(member, status="sending", message_id=None)
+    receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", "ATXid_5")])
+    row.status, row.provider_message_id = "sent", "ATXid_5"  # recorded; its look came before
+    db.session.commit()
+    assert receipts.apply_left_waiting() == 0  # under a minute old: its send may still apply it
+    received_two_minutes_ago()
+    send_due_notifications()
+    assert reload(row).status == "delivered" and unapplied() == []
+
+
+def test_the_sweep_leaves_receipts_of_messages_never_sent_waiting(member):
+    stored(member)
+    receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", "ATXid_unknown")])
+    received_two_minutes_ago()
+    assert receipts.apply_left_waiting() == 0 and unapplied() == ["e1"]

@@ -4,6 +4,7 @@ nothing, and a receipt that comes before the send was recorded waits and is appl
 Bounces, complaints and STOP replies feed the suppression list."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -234,3 +235,37 @@ def apply_waiting(notification_ids: list[int]) -> int:
         applied += _apply(stored.id, receipt, row)
     db.session.commit()
     return applied
+
+
+SWEEP_AFTER = timedelta(minutes=1)  # a send being recorded now applies its own receipts
+SWEEP_WINDOW = timedelta(days=2)
+SWEEP_LIMIT = 1000
+
+
+def apply_left_waiting() -> int:
+    """Receipts still waiting although their notification has been sent: one stored while its
+    send was being recorded, after that job had looked for waiting receipts. Those received
+    between a minute and two days ago, the newest 1,000 (receipts of messages we never sent wait
+    for ever and are skipped); how many were applied. Run every minute."""
+    now = utcnow()
+    waiting = db.session.execute(
+        select(RECEIPTS.c.provider_message_id, RECEIPTS.c.reference)
+        .where(
+            RECEIPTS.c.applied_at.is_(None),
+            RECEIPTS.c.received_at < now - SWEEP_AFTER,
+            RECEIPTS.c.received_at > now - SWEEP_WINDOW,
+        )
+        .order_by(RECEIPTS.c.id.desc())
+        .limit(SWEEP_LIMIT)
+    ).all()
+    message_ids = {row.provider_message_id for row in waiting if row.provider_message_id}
+    ours = {int(row.reference) for row in waiting if row.reference and row.reference.isdigit()}
+    if not (message_ids or ours):
+        return 0
+    sent = db.session.scalars(
+        select(NOTIFICATIONS.c.id).where(
+            or_(NOTIFICATIONS.c.provider_message_id.in_(message_ids), NOTIFICATIONS.c.id.in_(ours)),
+            NOTIFICATIONS.c.status.not_in([NotificationStatus.PENDING, NotificationStatus.SENDING]),
+        )
+    ).all()
+    return apply_waiting(list(sent))
