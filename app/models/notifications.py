@@ -149,6 +149,9 @@ class NotificationReceipt(db.Model):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"), index=True)
+    # The price the provider reported with it (Infobip), set on the notification when applied.
+    cost: Mapped[Decimal | None] = mapped_column(Numeric(15, 4, asdecimal=True))
+    currency: Mapped[str | None] = mapped_column(String(3))
 
 
 class SuppressionReason(StrEnum):

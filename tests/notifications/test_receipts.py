@@ -79,6 +79,17 @@ def test_receipts_before_the_send_was_recorded_wait_and_are_applied_in_order(mem
     assert (row.status, row.delivered_at) == ("delivered", DELIVERED_AT) and unapplied() == []
 
 
+def test_a_waiting_receipt_keeps_its_price_for_when_it_is_applied(member):
+    row = stored(member, status="sending", message_id=None, provider="infobip")
+    receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", "ib-3", "infobip",
+                            cost=Decimal("0.0070"), currency="EUR")])  # fmt: skip
+    row.status, row.provider_message_id = "sent", "ib-3"
+    db.session.commit()
+    receipts.apply_waiting([row.id])
+    row = reload(row)
+    assert (row.status, row.cost, row.currency) == ("delivered", Decimal("0.0070"), "EUR")
+
+
 def test_a_waiting_failure_after_delivered_in_the_same_run_is_not_applied_over_it(member):
     """apply_waiting follows the status it has just set: delivered, then a failure of the same
     rank, leaves it delivered."""

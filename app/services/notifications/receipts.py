@@ -104,6 +104,8 @@ def _keep_once(receipt: DeliveryReceipt) -> int | None:
         "occurred_at": receipt.occurred_at,
         "payload": receipt.raw,
         "received_at": utcnow(),
+        "cost": receipt.cost,
+        "currency": (receipt.currency or "")[:3] or None,
     }
     statement = KEEP_ONCE[db.session.get_bind().dialect.name]
     return db.session.execute(statement, values).scalar()
@@ -207,7 +209,7 @@ def apply_waiting(notification_ids: list[int]) -> int:
         select(
             RECEIPTS.c.id, RECEIPTS.c.provider, RECEIPTS.c.status,
             RECEIPTS.c.provider_message_id, RECEIPTS.c.reference, RECEIPTS.c.occurred_at,
-            RECEIPTS.c.detail, RECEIPTS.c.permanent,
+            RECEIPTS.c.detail, RECEIPTS.c.permanent, RECEIPTS.c.cost, RECEIPTS.c.currency,
         )
         .where(
             RECEIPTS.c.applied_at.is_(None),
@@ -228,6 +230,8 @@ def apply_waiting(notification_ids: list[int]) -> int:
             occurred_at=stored.occurred_at,
             detail=stored.detail,
             permanent=stored.permanent,
+            cost=stored.cost,
+            currency=stored.currency,
         )
         row = by_message.get((stored.provider, stored.provider_message_id))
         if row is None and stored.reference and stored.reference.isdigit():
