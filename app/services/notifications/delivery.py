@@ -8,7 +8,7 @@ import logging
 import time
 from datetime import timedelta
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import insert, or_, select, update
 
 from app.extensions import db
 from app.integrations.notify.base import Outcome, SendResult
@@ -21,6 +21,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.services.notifications import activity, config, providers, receipts, rules
+from app.services.notifications.status_change import move
 
 log = logging.getLogger(__name__)
 
@@ -29,20 +30,7 @@ STALE_SENDING = timedelta(minutes=10)
 LOST_JOB_AFTER = timedelta(minutes=1)
 
 
-# Built once: a bulk run executes them for every message. SET takes the parameters' columns.
-NOTIFICATIONS = Notification.__table__
-MOVE = update(NOTIFICATIONS).where(
-    NOTIFICATIONS.c.id == bindparam("row_id"),
-    NOTIFICATIONS.c.status.in_(bindparam("allowed", expanding=True)),
-)
-RECORD_ATTEMPT = insert(NotificationAttempt.__table__)
-
-
-def _move(row_id: int, allowed: tuple, **values) -> bool:
-    """Change the notification if its status is one of `allowed`; whether it did."""
-    parameters = {"row_id": row_id, "allowed": [str(status) for status in allowed]}
-    moved = db.session.execute(MOVE, {**parameters, "updated_at": utcnow(), **values}).rowcount
-    return moved == 1
+RECORD_ATTEMPT = insert(NotificationAttempt.__table__)  # built once: bulk runs add one a message
 
 
 def deliver(notification_id: int) -> str | None:
@@ -69,11 +57,11 @@ def deliver_many(notification_ids: list[int]) -> dict[int, str | None]:
     for row in rows:
         decision = decisions[row.id]
         if decision.action == "skip":
-            if _move(row.id, (NotificationStatus.PENDING,), status=NotificationStatus.SKIPPED,
+            if move(row.id, (NotificationStatus.PENDING,), status=NotificationStatus.SKIPPED,
                      skip_reason=decision.reason):  # fmt: skip
                 outcome[row.id] = NotificationStatus.SKIPPED
         elif decision.action == "defer":
-            if _move(row.id, (NotificationStatus.PENDING,), scheduled_for=decision.until,
+            if move(row.id, (NotificationStatus.PENDING,), scheduled_for=decision.until,
                      skip_reason=decision.reason):  # fmt: skip
                 outcome[row.id] = NotificationStatus.PENDING
         else:
@@ -110,7 +98,7 @@ class BatchFailed(RuntimeError):
 def _claim(row: Notification) -> bool:
     """Mark it `sending` (the caller commits before any provider is called): a second job, or
     this one re-run after its worker died, finds it `sending` and does nothing."""
-    return _move(row.id, (NotificationStatus.PENDING,), status=NotificationStatus.SENDING)
+    return move(row.id, (NotificationStatus.PENDING,), status=NotificationStatus.SENDING)
 
 
 def _pending(notification_ids: list[int], now) -> list[Notification]:
@@ -204,11 +192,11 @@ def _accepted(row: Notification, result: SendResult) -> None:
         values.update(cost=result.cost, currency=result.currency)
     if result.segments:
         values["segments"] = result.segments
-    _move(row.id, (NotificationStatus.SENDING,), **values)
+    move(row.id, (NotificationStatus.SENDING,), **values)
 
 
 def _permanent(row: Notification, result: SendResult) -> None:
-    _move(
+    move(
         row.id,
         (NotificationStatus.SENDING,),
         status=NotificationStatus.FAILED,
@@ -240,7 +228,7 @@ def _permanent(row: Notification, result: SendResult) -> None:
 def _every_provider_failed(row: Notification, why: str) -> str:
     if row.retry_count < row.max_retries:
         delay = RETRY_DELAYS[min(row.retry_count, len(RETRY_DELAYS) - 1)]
-        _move(
+        move(
             row.id,
             (NotificationStatus.SENDING,),
             status=NotificationStatus.PENDING,
@@ -250,7 +238,7 @@ def _every_provider_failed(row: Notification, why: str) -> str:
         )
         activity.failed(row, why, retrying=True)
         return NotificationStatus.PENDING
-    _move(
+    move(
         row.id,
         (NotificationStatus.SENDING,),
         status=NotificationStatus.FAILED,

@@ -14,7 +14,6 @@ from app.extensions import db
 from app.integrations.notify.base import DeliveryReceipt, DeliveryStatus
 from app.models import (
     Channel,
-    Notification,
     NotificationReceipt,
     NotificationStatus,
     Suppression,
@@ -22,6 +21,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.models.notifications import STATUS_RANK
+from app.services.notifications.status_change import NOTIFICATIONS, move
 
 # What each receipt state makes of a notification.
 NOTIFICATION_STATUS = {
@@ -67,7 +67,6 @@ def store(receipts: list[DeliveryReceipt]) -> list[int]:
 # Receipts come two or more per message, each in a request of its own: the statements are built
 # once, with bound parameters, so that a receipt costs the database's work and little else.
 RECEIPTS = NotificationReceipt.__table__
-NOTIFICATIONS = Notification.__table__
 _FOUND = (NOTIFICATIONS.c.id, NOTIFICATIONS.c.status, NOTIFICATIONS.c.channel,
           NOTIFICATIONS.c.recipient_contact)  # fmt: skip
 _BY_MESSAGE_ID = (NOTIFICATIONS.c.provider == bindparam("provider")) & (
@@ -79,10 +78,6 @@ FIND = {
     (False, True): select(*_FOUND).where(_BY_REFERENCE).limit(1),
     (True, True): select(*_FOUND).where(or_(_BY_MESSAGE_ID, _BY_REFERENCE)).limit(1),
 }
-# SET takes the columns of the parameters given; the WHERE keeps statuses moving forward only.
-MOVE_FORWARD = update(NOTIFICATIONS).where(
-    NOTIFICATIONS.c.id == bindparam("row_id"), NOTIFICATIONS.c.status == bindparam("row_status")
-)
 MARK_APPLIED = update(RECEIPTS).where(RECEIPTS.c.id == bindparam("receipt_id"))
 KEEP_ONCE = {
     name: dialect_insert(RECEIPTS).on_conflict_do_nothing().returning(RECEIPTS.c.id)
@@ -147,7 +142,7 @@ def _apply(receipt_id: int, receipt: DeliveryReceipt, row: Found | None) -> bool
         target = None  # a soft bounce or deferral: the mail server keeps trying
     now = utcnow()
     if target is not None and STATUS_RANK[target] > STATUS_RANK[NotificationStatus(row.status)]:
-        changes = {"status": str(target), "updated_at": now}
+        changes = {"status": str(target)}
         if target == NotificationStatus.DELIVERED:
             changes["delivered_at"] = receipt.occurred_at or now
         elif target == NotificationStatus.FAILED:
@@ -155,10 +150,7 @@ def _apply(receipt_id: int, receipt: DeliveryReceipt, row: Found | None) -> bool
             changes["skip_reason"] = (receipt.detail or receipt.status)[:200]
         if receipt.cost is not None:
             changes.update(cost=receipt.cost, currency=receipt.currency)
-        moved = db.session.execute(
-            MOVE_FORWARD, {"row_id": row.id, "row_status": row.status, **changes}
-        ).rowcount
-        if moved:
+        if move(row.id, (row.status,), **changes):  # unless another receipt moved it first
             row.status = str(target)
     if receipt.status in SUPPRESS and (
         receipt.permanent or receipt.status != DeliveryStatus.UNDELIVERED
