@@ -124,7 +124,8 @@ def _overrides(variables: dict[str, str]) -> dict[str, str]:
 
 def engine_options(url: str | None) -> dict:
     """SQLAlchemy engine options for the database `url` names."""
-    options: dict = {"pool_pre_ping": True}
+    # No pool_pre_ping: a connection is pinged only after it sat idle (app/db_ping.py).
+    options: dict = {}
     if url and url.startswith("postgresql"):
         # No JIT compilation: the API's and the pages' queries are short, and on the financial
         # summary's aggregates JIT spent 110-600 ms compiling per query to save less than that
@@ -148,6 +149,8 @@ class Config:
     DAYSTAR_ENCRYPTION_KEY = os.environ.get("DAYSTAR_ENCRYPTION_KEY")
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
     SQLALCHEMY_ENGINE_OPTIONS = engine_options(SQLALCHEMY_DATABASE_URI)
+    # A pooled connection idle longer than this is pinged before use (app/db_ping.py).
+    DB_PING_AFTER_IDLE_SECONDS = 1.0
     REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
     SESSION_COOKIE_HTTPONLY = True

@@ -61,6 +61,10 @@ def register_extensions(app: Flask) -> None:
     from app import auth  # noqa: F401
     from app.services import after_commit, events  # noqa: F401
 
+    from app.db_ping import ping_idle_connections
+
+    with app.app_context():
+        ping_idle_connections(db.engine, app.config["DB_PING_AFTER_IDLE_SECONDS"])
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _sqlite_pragmas(app)
     logging.getLogger("app").setLevel(logging.INFO)

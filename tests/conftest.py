@@ -66,7 +66,7 @@ def engine_options(database_url):
     with admin.begin() as conn:
         conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         conn.execute(text(f"CREATE SCHEMA {schema}"))
-    yield {"connect_args": {"options": f"-csearch_path={schema}"}, "pool_pre_ping": True}
+    yield {"connect_args": {"options": f"-csearch_path={schema}"}}
     with admin.begin() as conn:
         conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
     admin.dispose()

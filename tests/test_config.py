@@ -53,7 +53,7 @@ def test_development_is_the_default_and_unknown_env_is_refused(clean_env):
 
 
 def test_postgresql_connections_run_without_jit():
-    assert engine_options("sqlite:///instance/daystar.db") == {"pool_pre_ping": True}
+    assert engine_options("sqlite:///instance/daystar.db") == {}
     options = engine_options("postgresql+psycopg://daystar@db.internal/daystar")
     assert options["connect_args"] == {"options": "-c jit=off"}
     url = os.environ.get("TEST_DATABASE_URL", "")
