@@ -53,12 +53,12 @@ def store(receipts: list[DeliveryReceipt]) -> list[int]:
     transaction. Commits; returns the ids of the receipts that were new."""
     new = []
     for receipt in receipts:
-        receipt_id = _keep_once(receipt)
+        row = _notification_for(receipt.provider, receipt.provider_message_id, receipt.reference)
+        applies = _ready(row)
+        receipt_id = _keep_once(receipt, applied_to=row.id if applies else None)
         if receipt_id is not None:  # else the same event again: nothing to do
-            found = _notification_for(
-                receipt.provider, receipt.provider_message_id, receipt.reference
-            )
-            _apply(receipt_id, receipt, found)
+            if applies:
+                _apply(receipt, row)
             new.append(receipt_id)
     db.session.commit()  # each receipt with what it changed, or kept waiting for its send
     return new
@@ -85,9 +85,11 @@ KEEP_ONCE = {
 }
 
 
-def _keep_once(receipt: DeliveryReceipt) -> int | None:
-    """Insert the receipt unless its event is stored already; its id, or None. One statement
-    (INSERT ... ON CONFLICT DO NOTHING), not a savepoint that an ORM flush would need."""
+def _keep_once(receipt: DeliveryReceipt, applied_to: int | None) -> int | None:
+    """Insert the receipt unless its event is stored already, as applied to the notification
+    `applied_to` or, without one, waiting; its id, or None. One statement (INSERT ... ON
+    CONFLICT DO NOTHING), not a savepoint that an ORM flush would need."""
+    now = utcnow()
     values = {
         "provider": receipt.provider,
         "event_id": _event_id(receipt),
@@ -98,9 +100,11 @@ def _keep_once(receipt: DeliveryReceipt) -> int | None:
         "detail": receipt.detail[:2000],
         "occurred_at": receipt.occurred_at,
         "payload": receipt.raw,
-        "received_at": utcnow(),
+        "received_at": now,
         "cost": receipt.cost,
         "currency": (receipt.currency or "")[:3] or None,
+        "notification_id": applied_to,
+        "applied_at": now if applied_to is not None else None,
     }
     statement = KEEP_ONCE[db.session.get_bind().dialect.name]
     return db.session.execute(statement, values).scalar()
@@ -128,11 +132,18 @@ def _notification_for(provider: str, message_id: str | None, reference: str | No
     return Found(*row) if row else None
 
 
-def _apply(receipt_id: int, receipt: DeliveryReceipt, row: Found | None) -> bool:
-    """Apply one stored receipt to its notification `row` if that is known and has been sent;
-    else it waits. The caller commits."""
-    if row is None or row.status in (NotificationStatus.PENDING, NotificationStatus.SENDING):
-        return False
+def _ready(row: Found | None) -> bool:
+    """Whether a receipt about `row` can be applied now: its notification is known and its send
+    has been recorded (else the receipt waits for it)."""
+    return row is not None and row.status not in (
+        NotificationStatus.PENDING,
+        NotificationStatus.SENDING,
+    )
+
+
+def _apply(receipt: DeliveryReceipt, row: Found) -> None:
+    """Apply a receipt to its notification `row`, which is _ready; the caller marks the receipt
+    applied and commits."""
     target = NOTIFICATION_STATUS.get(receipt.status)
     if (
         receipt.status == DeliveryStatus.FAILED
@@ -140,13 +151,12 @@ def _apply(receipt_id: int, receipt: DeliveryReceipt, row: Found | None) -> bool
         and not receipt.permanent
     ):
         target = None  # a soft bounce or deferral: the mail server keeps trying
-    now = utcnow()
     if target is not None and STATUS_RANK[target] > STATUS_RANK[NotificationStatus(row.status)]:
         changes = {"status": str(target)}
         if target == NotificationStatus.DELIVERED:
-            changes["delivered_at"] = receipt.occurred_at or now
+            changes["delivered_at"] = receipt.occurred_at or utcnow()
         elif target == NotificationStatus.FAILED:
-            changes["failed_at"] = receipt.occurred_at or now
+            changes["failed_at"] = receipt.occurred_at or utcnow()
             changes["skip_reason"] = (receipt.detail or receipt.status)[:200]
         if receipt.cost is not None:
             changes.update(cost=receipt.cost, currency=receipt.currency)
@@ -156,10 +166,6 @@ def _apply(receipt_id: int, receipt: DeliveryReceipt, row: Found | None) -> bool
         receipt.permanent or receipt.status != DeliveryStatus.UNDELIVERED
     ):
         _suppress(row, receipt)
-    db.session.execute(
-        MARK_APPLIED, {"receipt_id": receipt_id, "applied_at": now, "notification_id": row.id}
-    )
-    return True
 
 
 def _suppress(row: Found, receipt: DeliveryReceipt) -> None:
@@ -212,7 +218,7 @@ def apply_waiting(notification_ids: list[int]) -> int:
         )
         .order_by(RECEIPTS.c.id)
     ).all()  # fmt: skip
-    applied = 0
+    applied = []
     for stored in waiting:
         receipt = DeliveryReceipt(
             provider=stored.provider,
@@ -228,9 +234,15 @@ def apply_waiting(notification_ids: list[int]) -> int:
         row = by_message.get((stored.provider, stored.provider_message_id))
         if row is None and stored.reference and stored.reference.isdigit():
             row = found.get(int(stored.reference))
-        applied += _apply(stored.id, receipt, row)
+        if _ready(row):
+            _apply(receipt, row)
+            applied.append(
+                {"receipt_id": stored.id, "notification_id": row.id, "applied_at": utcnow()}
+            )
+    if applied:
+        db.session.execute(MARK_APPLIED, applied)  # one statement for all of them
     db.session.commit()
-    return applied
+    return len(applied)
 
 
 SWEEP_AFTER = timedelta(minutes=1)  # a send being recorded now applies its own receipts
