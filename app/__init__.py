@@ -37,6 +37,7 @@ def create_app(config: type[Config] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
+    from app.db_ping import ping_idle_connections
     from app.extensions import csrf, db, limiter, login_manager, migrate
     from app.hooks import make_plugin_manager
     from app.jobs import init_redis
@@ -60,8 +61,6 @@ def register_extensions(app: Flask) -> None:
     # Imported for their side effects: the user loader and the outbox's after-commit listener.
     from app import auth  # noqa: F401
     from app.services import after_commit, events  # noqa: F401
-
-    from app.db_ping import ping_idle_connections
 
     with app.app_context():
         ping_idle_connections(db.engine, app.config["DB_PING_AFTER_IDLE_SECONDS"])
