@@ -4,6 +4,7 @@ A client's `send()` never raises for a provider's answer: it turns every answer 
 failure) into a `SendResult` with one of four outcomes, so the gateway can fail over, retry, or
 stop, without knowing the provider."""
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -15,6 +16,13 @@ class Outcome(StrEnum):
     TRANSIENT = "transient"  # try again later, or another provider now (rate limit, timeout, 5xx)
     PROVIDER_FAULT = "provider_fault"  # our account/configuration at this provider is wrong
     PERMANENT = "permanent"  # the recipient cannot get it (invalid number, blacklisted...)
+
+    @property
+    def log_level(self) -> int:
+        """The level of a client's one-line log of a provider's answer: DEBUG for an accepted
+        message (its attempt row records it; a line each was a twentieth of a send's CPU in
+        bench/notify.py), INFO for anything else."""
+        return logging.DEBUG if self is Outcome.ACCEPTED else logging.INFO
 
 
 @dataclass(frozen=True)

@@ -116,8 +116,10 @@ def result_from_response(
     detail: str,
     provider_message_id: str | None = None,
 ) -> SendResult:
-    """A `SendResult` carrying the HTTP status and the (truncated) answer, logged in one line."""
-    log.info(
+    """A `SendResult` carrying the HTTP status and the (truncated) answer, logged in one line at
+    the outcome's log_level."""
+    log.log(
+        outcome.log_level,
         "%s: HTTP %s -> %s%s",
         provider,
         response.status_code,

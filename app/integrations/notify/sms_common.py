@@ -116,8 +116,9 @@ def answer(
     outcome: Outcome, provider: str, response: requests.Response, detail: str, **fields
 ) -> SendResult:
     """A SendResult carrying the HTTP status and the (truncated) answer, logged in one line
-    without the body (it may hold a phone number)."""
-    log.info(
+    without the body (it may hold a phone number), at the outcome's log_level."""
+    log.log(
+        outcome.log_level,
         "%s: HTTP %s -> %s %s",
         provider,
         response.status_code,

@@ -125,6 +125,19 @@ def test_twilio_published_success_is_accepted_with_its_sid(replay, caplog):
     assert "254718769882" not in caplog.text  # no phone number in the logs
 
 
+def test_an_accepted_answer_is_logged_at_debug_and_a_refusal_at_info(replay, caplog):
+    caplog.set_level(logging.DEBUG, logger="app.integrations.notify")
+    replay.reply_raw(TWILIO_PATH, sample_text("twilio_send_response.json"), status=201)
+    replay.reply(TWILIO_PATH, 400, _twilio_error(21211, 400))
+    for _ in range(2):
+        twilio_client(replay.url).send(MESSAGE)
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if "HTTP" in r.getMessage()]
+    assert lines == [
+        (logging.DEBUG, "twilio: HTTP 201 -> accepted SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+        (logging.INFO, "twilio: HTTP 400 -> permanent "),
+    ]
+
+
 def test_twilio_reports_price_and_segments_when_it_has_them(replay):
     body = {**sample_json("twilio_send_response.json"), "price": "-0.01500", "price_unit": "USD"}
     body["num_segments"] = "2"
