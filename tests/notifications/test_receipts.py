@@ -4,7 +4,7 @@ kept waiting when they come before the send was recorded."""
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import create_engine, event, select, text
 
 from app.extensions import db
 from app.integrations.notify.base import DeliveryReceipt, DeliveryStatus
@@ -145,3 +145,46 @@ def test_the_sweep_leaves_receipts_of_messages_never_sent_waiting(member):
     receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", "ATXid_unknown")])
     received_two_minutes_ago()
     assert receipts.apply_left_waiting() == 0 and unapplied() == ["e1"]
+
+
+def test_a_receipt_that_came_while_its_send_was_being_recorded_is_applied(
+    member, database_url, engine_options
+):
+    """The race the route closes: the receipt finds no recorded send; the worker then commits
+    the send and looks for waiting receipts before the receipt is committed (so it finds none).
+    The worker's commit is made from a second connection, just after the route looked."""
+    row = stored(member, status="sending", message_id=None)
+    worker = create_engine(database_url, **engine_options)
+    looked = []
+
+    @event.listens_for(db.engine, "after_cursor_execute")
+    def send_recorded_meanwhile(_conn, _cursor, statement, *_):
+        if not looked and statement.lstrip().startswith("SELECT") and "notifications" in statement:
+            looked.append(statement)
+            with worker.begin() as other:
+                other.execute(
+                    text("UPDATE notifications SET status = 'sent', provider_message_id = "
+                         "'ATXid_1' WHERE id = :id"), {"id": row.id},
+                )  # fmt: skip
+
+    try:
+        receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", occurred_at=DELIVERED_AT)])
+    finally:
+        event.remove(db.engine, "after_cursor_execute", send_recorded_meanwhile)
+        worker.dispose()
+    assert looked  # the route looked before the send was recorded
+    assert (reload(row).status, unapplied()) == ("delivered", [])
+
+
+def test_a_waiting_receipt_another_transaction_applied_first_is_not_applied_again(member):
+    row = stored(member, status="sending", message_id=None)
+    receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", occurred_at=DELIVERED_AT)])
+    row.status, row.provider_message_id = "sent", "ATXid_1"
+    db.session.commit()
+    # The route's second look applied it between this job's read and its claim.
+    receipt_table = NotificationReceipt.__table__
+    db.session.execute(receipt_table.update().values(applied_at=utcnow(), notification_id=row.id))
+    db.session.commit()
+    assert receipts._claim(db.session.scalar(select(receipt_table.c.id)), row.id) is False
+    assert receipts.apply_waiting([row.id]) == 0
+    assert reload(row).status == "sent"  # this job changed nothing

@@ -51,17 +51,33 @@ def _event_id(receipt: DeliveryReceipt) -> str:
 def store(receipts: list[DeliveryReceipt]) -> list[int]:
     """Keep each receipt once (a provider-unique event id) and apply what can be applied, in one
     transaction. Commits; returns the ids of the receipts that were new."""
-    new = []
+    new, waiting = [], []
     for receipt in receipts:
         row = _notification_for(receipt.provider, receipt.provider_message_id, receipt.reference)
         applies = _ready(row)
         receipt_id = _keep_once(receipt, applied_to=row.id if applies else None)
-        if receipt_id is not None:  # else the same event again: nothing to do
-            if applies:
-                _apply(receipt, row)
-            new.append(receipt_id)
+        if receipt_id is None:
+            continue  # the same event again: nothing to do
+        new.append(receipt_id)
+        if applies:
+            _apply(receipt, row)
+        else:
+            waiting.append((receipt_id, receipt))
     db.session.commit()  # each receipt with what it changed, or kept waiting for its send
+    for receipt_id, receipt in waiting:
+        _apply_if_sent_since(receipt_id, receipt)
     return new
+
+
+def _apply_if_sent_since(receipt_id: int, receipt: DeliveryReceipt) -> None:
+    """A receipt that found no recorded send may have come while the send was being recorded:
+    the job recording it looks for waiting receipts once its own commit is done, and may have
+    looked before this receipt was committed. Looked for again now, after that commit, one of
+    the two sees the other's (the receipt is claimed, so it is applied once). Commits."""
+    row = _notification_for(receipt.provider, receipt.provider_message_id, receipt.reference)
+    if _ready(row) and _claim(receipt_id, row.id):
+        _apply(receipt, row)
+    db.session.commit()
 
 
 # Receipts come two or more per message, each in a request of its own: the statements are built
@@ -78,7 +94,9 @@ FIND = {
     (False, True): select(*_FOUND).where(_BY_REFERENCE).limit(1),
     (True, True): select(*_FOUND).where(or_(_BY_MESSAGE_ID, _BY_REFERENCE)).limit(1),
 }
-MARK_APPLIED = update(RECEIPTS).where(RECEIPTS.c.id == bindparam("receipt_id"))
+CLAIM = update(RECEIPTS).where(
+    RECEIPTS.c.id == bindparam("receipt_id"), RECEIPTS.c.applied_at.is_(None)
+)
 KEEP_ONCE = {
     name: dialect_insert(RECEIPTS).on_conflict_do_nothing().returning(RECEIPTS.c.id)
     for name, dialect_insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
@@ -168,6 +186,13 @@ def _apply(receipt: DeliveryReceipt, row: Found) -> None:
         _suppress(row, receipt)
 
 
+def _claim(receipt_id: int, notification_id: int) -> bool:
+    """Mark a waiting receipt applied to `notification_id`; False when another transaction
+    (the route that stored it, or a job that recorded its send) has applied it first."""
+    values = {"receipt_id": receipt_id, "notification_id": notification_id, "applied_at": utcnow()}
+    return db.session.execute(CLAIM, values).rowcount == 1
+
+
 def _suppress(row: Found, receipt: DeliveryReceipt) -> None:
     contact = row.recipient_contact
     exists = db.session.scalar(
@@ -218,7 +243,7 @@ def apply_waiting(notification_ids: list[int]) -> int:
         )
         .order_by(RECEIPTS.c.id)
     ).all()  # fmt: skip
-    applied = []
+    applied = 0
     for stored in waiting:
         receipt = DeliveryReceipt(
             provider=stored.provider,
@@ -234,15 +259,11 @@ def apply_waiting(notification_ids: list[int]) -> int:
         row = by_message.get((stored.provider, stored.provider_message_id))
         if row is None and stored.reference and stored.reference.isdigit():
             row = found.get(int(stored.reference))
-        if _ready(row):
+        if _ready(row) and _claim(stored.id, row.id):
             _apply(receipt, row)
-            applied.append(
-                {"receipt_id": stored.id, "notification_id": row.id, "applied_at": utcnow()}
-            )
-    if applied:
-        db.session.execute(MARK_APPLIED, applied)  # one statement for all of them
+            applied += 1
     db.session.commit()
-    return len(applied)
+    return applied
 
 
 SWEEP_AFTER = timedelta(minutes=1)  # a send being recorded now applies its own receipts
