@@ -18,7 +18,8 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(load_config(config))
     app.json.sort_keys = False  # Daraja's bodies keep their documented key order
-    scheduler, deliveries = Scheduler(), DeliveryLog()
+    scheduler = Scheduler(threads=app.config["SANDBOX_CALLBACK_THREADS"])
+    deliveries = DeliveryLog()
     app.extensions["sandbox_scheduler"] = scheduler
     app.extensions["sandbox_deliveries"] = deliveries
     app.extensions["sandbox_providers"] = [

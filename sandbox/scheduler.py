@@ -1,5 +1,7 @@
-"""Delayed jobs for every simulated provider: a single background thread runs each job when it is
-due, and `flush()` runs every pending job at once so tests need not wait."""
+"""Delayed jobs for every simulated provider: background threads (one by default) run each job
+when it is due, and `flush()` runs every pending job at once so tests need not wait. With more
+threads, jobs due together run at once, as a provider's many servers post callbacks; one
+message's receipts still go in order, each scheduled by the job that posted the one before."""
 
 import heapq
 import itertools
@@ -17,23 +19,28 @@ _HELD = float("inf")  # due time of a job that waits for flush()
 
 
 class Scheduler:
-    def __init__(self):
+    def __init__(self, threads: int = 1):
+        if threads < 1:
+            raise ValueError("the scheduler needs at least one thread")
         self._cond = threading.Condition()
         self._queue: list[tuple[float, int, Job]] = []
         self._seq = itertools.count()
         self._running = 0
-        self._thread: threading.Thread | None = None
+        self._size = threads
+        self._threads: list[threading.Thread] = []
 
     def schedule(self, job: Job, delay: float | None) -> None:
         """Runs `job` after `delay` seconds in the background, or only on flush() if delay is None."""
         due = _HELD if delay is None else time.monotonic() + delay
         with self._cond:
             heapq.heappush(self._queue, (due, next(self._seq), job))
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._loop, name="sandbox-scheduler", daemon=True
-                )
-                self._thread.start()
+            if not self._threads:
+                for n in range(self._size):
+                    thread = threading.Thread(
+                        target=self._loop, name=f"sandbox-scheduler-{n}", daemon=True
+                    )
+                    thread.start()
+                    self._threads.append(thread)
             self._cond.notify_all()
 
     def pending(self) -> int:
@@ -49,7 +56,7 @@ class Scheduler:
 
     def flush(self, max_rounds: int = 50) -> list:
         """Runs every pending job now, in this thread, including jobs those jobs schedule, after
-        waiting for any job the background thread is running; returns their deliveries."""
+        waiting for any job a background thread is running; returns their deliveries."""
         delivered: list = []
         for _ in range(max_rounds):
             with self._cond:

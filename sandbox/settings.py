@@ -11,6 +11,7 @@ DEFAULTS: dict = {
     # Shared by every simulated provider.
     "SANDBOX_CALLBACK_DELAY": 2.0,  # seconds; None = hold callbacks until flush
     "SANDBOX_CALLBACK_TIMEOUT": 10.0,  # seconds for each callback POST
+    "SANDBOX_CALLBACK_THREADS": 1,  # callbacks posted at once (a provider posts from many servers)
     # Daraja.
     "SANDBOX_DARAJA_CONSUMER_KEY": "sandbox-consumer-key",
     "SANDBOX_DARAJA_CONSUMER_SECRET": "sandbox-consumer-secret",
@@ -64,7 +65,7 @@ _FLOATS = {
     "SANDBOX_DARAJA_VALIDATION_TIMEOUT",
     "SANDBOX_NOTIFY_SLOW_SECONDS",
 }
-_INTS = {"SANDBOX_DARAJA_TOKEN_LIFETIME", "SANDBOX_DARAJA_MAX_AMOUNT"}
+_INTS = {"SANDBOX_CALLBACK_THREADS", "SANDBOX_DARAJA_TOKEN_LIFETIME", "SANDBOX_DARAJA_MAX_AMOUNT"}
 _DECIMALS = {"SANDBOX_DARAJA_UTILITY_BALANCE", "SANDBOX_DARAJA_WORKING_BALANCE"}
 _LISTS = {
     "SANDBOX_DARAJA_SHORTCODES",

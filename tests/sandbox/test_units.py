@@ -109,6 +109,33 @@ def test_flush_waits_for_a_job_the_background_thread_is_running():
     assert finished == [True]
 
 
+def test_more_threads_run_jobs_due_together_at_once_and_a_chain_in_order():
+    scheduler = Scheduler(threads=3)
+    together, ran = threading.Barrier(3, timeout=5), []
+
+    def posted_with_the_others(n):
+        def job():
+            together.wait()  # breaks (raises) unless all three run at the same time
+            ran.append(n)
+            if (
+                n == 0
+            ):  # a message's next receipt is scheduled by the job that posted the one before
+                scheduler.schedule(lambda: ran.append("0, second receipt"), 0)
+
+        return job
+
+    for n in range(3):
+        scheduler.schedule(posted_with_the_others(n), 0)
+    deadline = time.monotonic() + 5
+    while len(ran) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    assert sorted(map(str, ran)) == ["0", "0, second receipt", "1", "2"]
+    assert ran.index("0, second receipt") > ran.index(0)
+    with pytest.raises(ValueError, match="at least one thread"):
+        Scheduler(threads=0)
+
+
 def test_a_failing_job_does_not_stop_the_others():
     scheduler = Scheduler()
     scheduler.schedule(lambda: 1 / 0, None)
