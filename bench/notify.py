@@ -11,8 +11,8 @@ enqueueing the weekly contribution reminder (bench/reminders.py) on the same dat
 Creates the tables in a SQLite file in a temporary directory, or in a schema of its own in the
 PostgreSQL database (created if missing; the schema is dropped at the end), and seeds the demo
 SACCO (--members, 100,000: the reminder target's size). Then, with the sandbox
-(`flask --app sandbox run`, receipts posted as soon as a message is accepted) in a process of its
-own:
+(`flask --app sandbox run`, receipts posted as soon as a message is accepted, from
+--receipt-threads threads, as a provider posts them from many servers) in a process of its own:
 
 1. bare baseline: --messages SMS posted straight to the sandbox's Africa's Talking endpoint
    (`POST /version1/messaging`, the form and `apiKey` header the app's client sends) by
@@ -25,7 +25,9 @@ own:
    `/callbacks/notify/africastalking/<secret>/status` (they match no notification: kept,
    waiting); once all are in they are deleted. The target is judged against this one: both
    runs then carry the same report traffic on the same two cores (the sandbox's posting of them
-   included, which in production is the provider's CPU, not ours);
+   included, which in production is the provider's CPU, not ours). How many of its reports the
+   app had stored when the loop ended is printed: with one posting thread (sessions 4-5) the
+   reports fell behind and the window carried about a seventh of them;
 4. gateway: the script stores the same SMS, one per member, as a broadcast or a reminder run does
    (`bulk.store()`: one send job per 50; --one-by-one: `gateway.create()`, a send job each, as
    an event's message), normal priority, quiet hours switched off for the run so that a night
@@ -152,6 +154,14 @@ def parse_args(argv=None):
         "instead of bulk.store() (a send job per 50, as a broadcast or a reminder run)",
     )
     parser.add_argument(
+        "--receipt-threads",
+        type=int,
+        default=4,
+        help="threads the sandbox posts delivery reports from (SANDBOX_CALLBACK_THREADS), as a "
+        "provider posts from many servers; with 1 they fall behind the baseline's loop, whose "
+        "window then carries only a part of its report traffic",
+    )
+    parser.add_argument(
         "--baseline-senders",
         type=int,
         help="threads posting the baseline (default: as many as --rq-workers)",
@@ -218,6 +228,7 @@ class Baseline:
     refused: Counter
     seconds: float
     cpu: dict
+    reports_in_window: int = 0  # delivery reports the app had stored when the loop ended
 
     @property
     def per_second(self) -> float:
@@ -402,13 +413,17 @@ def wait_for_sends_and_receipts(stored_seconds: float, timeout: float) -> Gatewa
     )
 
 
+def stored_receipts() -> int:
+    db.session.rollback()  # a fresh snapshot
+    return db.session.scalar(select(func.count()).where(NotificationReceipt.provider == PROVIDER))
+
+
 def forget_baseline_receipts(expected: int, timeout: float) -> None:
     """Wait until the baseline's delivery reports have all reached the app (the sandbox posts
-    them one after the other, behind the sends), then delete them: they belong to no
-    notification, and the gateway's run starts with none in flight."""
+    them behind the sends), then delete them: they belong to no notification, and the
+    gateway's run starts with none in flight."""
     deadline = time.monotonic() + timeout
-    count = select(func.count()).where(NotificationReceipt.provider == PROVIDER)
-    while (stored := db.session.scalar(count)) < expected and time.monotonic() < deadline:
+    while (stored := stored_receipts()) < expected and time.monotonic() < deadline:
         db.session.rollback()
         time.sleep(0.5)
     db.session.execute(delete(NotificationReceipt).where(NotificationReceipt.provider == PROVIDER))
@@ -434,7 +449,13 @@ def median(values) -> float:
 
 
 def report(
-    label: str, count: int, bare: Baseline, baseline: Baseline, run: GatewayRun, trips
+    label: str,
+    count: int,
+    bare: Baseline,
+    baseline: Baseline,
+    run: GatewayRun,
+    trips: list[float],
+    receipt_threads: int,
 ) -> list[str]:
     sending = run.sending_seconds
     applied_after = run.receipts_seconds
@@ -447,6 +468,10 @@ def report(
             f"{each.seconds:.1f} s, {each.per_second:,.1f} messages/s"
             + (f"; refused or failed: {dict(each.refused)}" if each.refused else "")
         )
+    print(
+        f"  the baseline's window carried {baseline.reports_in_window:,} of its "
+        f"{2 * baseline.accepted:,} delivery reports (stored by the app when its loop ended)"
+    )
     if sending:
         print(
             f"  gateway, {sent:,} SMS sent by the workers in {sending:.1f} s, first to last "
@@ -465,7 +490,7 @@ def report(
             f"  receipts: all {run.receipts:,} applied {applied_after:.1f} s after the first SMS "
             f"was sent ({applied_after - sending:.1f} s after the last); the "
             f"sandbox's post to the callback route took {median(trips):.1f} ms at p50 "
-            f"(one sandbox thread posts them one after the other)"
+            f"(from {receipt_threads} sandbox threads)"
         )
     else:
         print(
@@ -498,7 +523,11 @@ def run_sms(url: str, label: str, args, tmp: Path) -> list[str]:
             reminders_bench.seed(args.members, args.seed)
             switch_quiet_hours_off()
             messages = plan_messages(args.messages)
-            with sandbox(tmp / "sandbox.log", SANDBOX_CALLBACK_DELAY=0) as sandbox_url:
+            with sandbox(
+                tmp / "sandbox.log",
+                SANDBOX_CALLBACK_DELAY=0,
+                SANDBOX_CALLBACK_THREADS=args.receipt_threads,
+            ) as sandbox_url:
                 providers = requests.get(f"{sandbox_url}/sandbox/api/notify/", timeout=30).json()
                 credentials = providers["providers"][PROVIDER]["credentials"]
                 print(
@@ -544,6 +573,7 @@ def run_sms(url: str, label: str, args, tmp: Path) -> list[str]:
                     baseline = post_directly(
                         sandbox_url, credentials, messages, args.baseline_senders
                     )
+                    baseline.reports_in_window = stored_receipts()
                     forget_baseline_receipts(2 * baseline.accepted, args.timeout)
                     print(
                         f"  gateway: {len(messages):,} SMS stored, then {args.rq_workers} "
@@ -558,7 +588,7 @@ def run_sms(url: str, label: str, args, tmp: Path) -> list[str]:
                 show_log_tails(tmp)
             db.session.remove()
             db.engine.dispose()
-        return report(label, len(messages), bare, baseline, run, trips)
+        return report(label, len(messages), bare, baseline, run, trips, args.receipt_threads)
     finally:
         Redis.from_url(redis_url).flushdb()  # the jobs, the workers' keys, and the claim
 
