@@ -1,6 +1,5 @@
 """The application factory."""
 
-import logging
 import warnings
 
 from flask import Flask
@@ -66,7 +65,6 @@ def register_extensions(app: Flask) -> None:
         ping_idle_connections(db.engine, app.config["DB_PING_AFTER_IDLE_SECONDS"])
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _sqlite_pragmas(app)
-    logging.getLogger("app").setLevel(logging.INFO)
 
 
 def _sqlite_pragmas(app: Flask) -> None:

@@ -181,6 +181,7 @@ def configure_logging(app: Flask) -> None:
     for old in [h for h in root.handlers if getattr(h, "_daystar", False)]:
         root.removeHandler(old)
     root.handlers.insert(0, handler)  # first, so later handlers see redacted records
+    app_level = logging.INFO
     if not app.testing:  # the test runner owns the levels it captures
         level = str(app.config.get("DAYSTAR_LOG_LEVEL") or "INFO").upper()
         if not isinstance(logging.getLevelName(level), int):
@@ -188,6 +189,9 @@ def configure_logging(app: Flask) -> None:
 
             raise ConfigError(f"DAYSTAR_LOG_LEVEL={level!r} is not a logging level")
         root.setLevel(level)
+        app_level = min(app_level, root.level)
+    # The app's own lines at INFO even when the root level is higher; DEBUG when it is asked for.
+    logging.getLogger("app").setLevel(app_level)
     app.logger.removeHandler(default_handler)
     register_configured_secrets(app.config)
     app.before_request(_assign_request_id)

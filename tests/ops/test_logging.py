@@ -9,6 +9,7 @@ import os
 from urllib.parse import quote
 
 import pytest
+from flask import Flask
 
 from app import logging_setup, redaction
 from app.jobs import get_queue
@@ -149,6 +150,23 @@ def test_production_logs_json_by_default_and_a_bad_format_is_refused():
     assert os.environ.get("DAYSTAR_LOG_FORMAT", "json") == ProductionConfig.DAYSTAR_LOG_FORMAT
     with pytest.raises(ConfigError, match="DAYSTAR_LOG_FORMAT"):
         make_handler("xml")
+
+
+@pytest.mark.parametrize(("configured", "app_level"), [("DEBUG", logging.DEBUG),
+                                                      ("WARNING", logging.INFO)])  # fmt: skip
+def test_the_configured_level_applies_and_the_app_keeps_its_info_lines(configured, app_level):
+    root, app_logger = logging.getLogger(), logging.getLogger("app")
+    saved = (root.level, list(root.handlers), app_logger.level)
+    served = Flask("served")  # not testing: the levels are the configuration's
+    served.config["DAYSTAR_LOG_LEVEL"] = configured
+    try:
+        logging_setup.configure_logging(served)
+        assert root.level == logging.getLevelName(configured)
+        assert app_logger.getEffectiveLevel() == app_level
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+        app_logger.setLevel(saved[2])
 
 
 # --- redaction ----------------------------------------------------------------------------------
