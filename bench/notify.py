@@ -27,7 +27,7 @@ SACCO (--members, 100,000: the reminder target's size). Then, with the sandbox
    runs then carry the same report traffic on the same two cores (the sandbox's posting of them
    included, which in production is the provider's CPU, not ours). How many of its reports the
    app had stored when the loop ended is printed: with one posting thread (sessions 4-5) the
-   reports fell behind and the window carried about a seventh of them;
+   reports fell behind and the window carried a sixth to a fifth of them;
 4. gateway: the script stores the same SMS, one per member, as a broadcast or a reminder run does
    (`bulk.store()`: one send job per 50; --one-by-one: `gateway.create()`, a send job each, as
    an event's message), normal priority, quiet hours switched off for the run so that a night
