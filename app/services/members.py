@@ -116,6 +116,12 @@ def get_member(member_id: int) -> Member:
     return get_or_not_found(Member, member_id, f"There is no member with id {member_id}.")
 
 
+def find_by_number(text: str) -> Member | None:
+    """The member a member number (DST000123, any case or spacing) names, or None."""
+    number = "".join(text.split()).upper()
+    return db.session.scalar(select(Member).where(Member.member_number == number))
+
+
 def _prefix(column, text: str):
     # A range instead of LIKE: an ordinary index serves it on SQLite and PostgreSQL alike.
     return (column >= text) & (column < text + "\uffff")

@@ -9,6 +9,7 @@ from wtforms.validators import Optional, ValidationError
 
 from app.blueprints.forms import ServiceErrorsMixin, stripped_without_nul
 from app.models import MpesaStatus, MpesaType
+from app.services import members
 from app.services.mpesa import monitor
 from app.services.validation import normalize_phone
 
@@ -80,12 +81,12 @@ class TransactionFilterForm(FlaskForm):
             raise ValidationError("A receipt is letters and digits only, e.g. SGH12ABC34.")
 
     def validate_member(self, field):
-        if field.data and monitor.find_member(field.data) is None:
+        if field.data and members.find_by_number(field.data) is None:
             raise ValidationError("No member has this number.")
 
     def checked(self) -> monitor.Filters:
         """The filters for the query (call after validate())."""
-        member = monitor.find_member(self.member.data) if self.member.data else None
+        member = members.find_by_number(self.member.data) if self.member.data else None
         return monitor.Filters(
             transaction_type=self.transaction_type.data or None,
             status=self.status.data or None,

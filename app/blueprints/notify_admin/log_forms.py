@@ -9,6 +9,7 @@ from wtforms.validators import Length, Optional, ValidationError
 
 from app.blueprints.forms import stripped_without_nul
 from app.models import NotificationStatus
+from app.services import members
 from app.services.notifications import config, log_query
 from app.services.notifications.stats import PROVIDER_LABELS
 from app.services.validation import normalize_email, normalize_phone
@@ -23,7 +24,7 @@ def _recipient(text: str) -> dict:
     ValueError saying what is wrong."""
     compact = "".join(text.split()).upper()
     if MEMBER_NUMBER.fullmatch(compact):
-        member = log_query.find_member(compact)
+        member = members.find_by_number(compact)
         if member is None:
             raise ValueError("No member has this number.")
         return {"member_id": member.id}

@@ -13,7 +13,6 @@ from app.clock import NAIROBI
 from app.extensions import db
 from app.models import (
     AuditLog,
-    Member,
     MpesaCallback,
     MpesaStatus,
     MpesaTransaction,
@@ -164,12 +163,6 @@ def transactions_query(filters: Filters):
     if filters.member_id:
         query = query.where(MpesaTransaction.member_id == filters.member_id)
     return query.order_by(MpesaTransaction.id.desc())
-
-
-def find_member(text: str) -> Member | None:
-    """The member a member number (DST000123, any case) names."""
-    number = "".join(text.split()).upper()
-    return db.session.scalar(select(Member).where(Member.member_number == number))
 
 
 def transaction_detail(transaction_id: int) -> MpesaTransaction | None:

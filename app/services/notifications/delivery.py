@@ -16,7 +16,6 @@ from app.models import (
     Notification,
     NotificationAttempt,
     NotificationStatus,
-    Suppression,
     SuppressionReason,
 )
 from app.models.base import utcnow
@@ -205,21 +204,8 @@ def _permanent(row: Notification, result: SendResult) -> None:
         failed_at=utcnow(),
         skip_reason=result.detail[:200] or "The provider says the recipient cannot receive it.",
     )
-    exists = db.session.scalar(
-        select(Suppression.id).where(
-            Suppression.channel == row.channel, Suppression.contact == row.recipient_contact
-        )
-    )
-    if exists is None:
-        db.session.add(
-            Suppression(
-                channel=row.channel,
-                contact=row.recipient_contact,
-                reason=SuppressionReason.INVALID,
-                provider=result.provider,
-                detail=result.detail[:500],
-            )
-        )
+    receipts.suppress(row.channel, row.recipient_contact, SuppressionReason.INVALID,
+                      result.provider, result.detail)  # fmt: skip
     activity.failed(
         row, result.detail, retrying=False, kind=f"{result.provider}: recipient refused"
     )

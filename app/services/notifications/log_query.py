@@ -81,12 +81,6 @@ def members_of(rows: list[Notification]) -> dict[int, Member]:
     return {m.id: m for m in db.session.scalars(select(Member).where(Member.id.in_(wanted)))}
 
 
-def find_member(text: str) -> Member | None:
-    """The member a member number (DST000123, any case or spacing) names."""
-    number = "".join(text.split()).upper()
-    return db.session.scalar(select(Member).where(Member.member_number == number))
-
-
 def notification_detail(notification_id: int) -> Notification | None:
     """The notification with its provider attempts loaded (read afresh)."""
     return db.session.scalar(

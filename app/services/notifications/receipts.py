@@ -183,7 +183,8 @@ def _apply(receipt: DeliveryReceipt, row: Found) -> None:
     if receipt.status in SUPPRESS and (
         receipt.permanent or receipt.status != DeliveryStatus.UNDELIVERED
     ):
-        _suppress(row, receipt)
+        suppress(row.channel, row.recipient_contact, SUPPRESS[receipt.status], receipt.provider,
+                 receipt.detail)  # fmt: skip
 
 
 def _claim(receipt_id: int, notification_id: int) -> bool:
@@ -193,23 +194,20 @@ def _claim(receipt_id: int, notification_id: int) -> bool:
     return db.session.execute(CLAIM, values).rowcount == 1
 
 
-def _suppress(row: Found, receipt: DeliveryReceipt) -> None:
-    contact = row.recipient_contact
+def suppress(channel: str, contact: str | None, reason: str, provider: str, detail: str) -> None:
+    """Put a contact a provider refused on the suppression list, unless it is there already
+    (for a send's permanent failure, a bounce, a complaint or an unsubscribe). The caller
+    commits. Staff add and lift entries through suppressions.py, audited."""
+    if not contact:
+        return
     exists = db.session.scalar(
-        select(Suppression.id).where(
-            Suppression.channel == row.channel, Suppression.contact == contact
-        )
+        select(Suppression.id).where(Suppression.channel == channel, Suppression.contact == contact)
     )
-    if exists is None and contact:
+    if exists is None:
         db.session.add(
-            Suppression(
-                channel=row.channel,
-                contact=contact,
-                reason=SUPPRESS[receipt.status],
-                provider=receipt.provider,
-                detail=receipt.detail[:500],
-            )
-        )
+            Suppression(channel=channel, contact=contact, reason=reason, provider=provider,
+                        detail=detail[:500])
+        )  # fmt: skip
 
 
 def apply_waiting(notification_ids: list[int]) -> int:
