@@ -17,7 +17,6 @@ from app.models import (
     ApiKey,
     ApiRequestLog,
     EndpointStatus,
-    MpesaCallback,
     MpesaStatus,
     MpesaTransaction,
     MpesaType,
@@ -145,14 +144,6 @@ class MpesaFigures:
         return int(self.statuses.get(status, 0))
 
 
-def last_callback_at() -> datetime | None:
-    """When the latest callback arrived: the newest row by primary key (callbacks are stored as
-    they arrive), not a MAX over every row."""
-    return db.session.scalar(
-        select(MpesaCallback.received_at).order_by(MpesaCallback.id.desc()).limit(1)
-    )
-
-
 def mpesa_figures(now: datetime | None = None) -> MpesaFigures:
     """M-Pesa's settings, last callback, the last 24 hours' payment prompts by outcome, open
     transactions by status, the last balances and the suspense queue: each an indexed read."""
@@ -182,7 +173,7 @@ def mpesa_figures(now: datetime | None = None) -> MpesaFigures:
     return MpesaFigures(
         environment=config.environment,
         missing=missing,
-        last_callback_at=last_callback_at(),
+        last_callback_at=monitor.last_callback_at(),
         stk_completed=stk.get(MpesaStatus.COMPLETED, 0),
         stk_failed=stk.get(MpesaStatus.FAILED, 0),
         stk_open=sum(

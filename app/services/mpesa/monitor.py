@@ -118,8 +118,11 @@ def counts_by_status() -> dict[str, int]:
 
 
 def last_callback_at() -> datetime | None:
-    """When the latest callback from Safaricom arrived."""
-    return db.session.scalar(select(func.max(MpesaCallback.received_at)))
+    """When the latest callback from Safaricom arrived: the newest row by primary key (callbacks
+    are stored as they arrive), not a MAX over every row."""
+    return db.session.scalar(
+        select(MpesaCallback.received_at).order_by(MpesaCallback.id.desc()).limit(1)
+    )
 
 
 @dataclass(frozen=True)
