@@ -4,7 +4,8 @@ A plain client (DESIGN.md convention 7): it knows nothing of members, loans or t
 base URL comes from the configuration, so the local sandbox stands in for Safaricom unchanged.
 
 What it guarantees (../shared/reference/mpesa.md §1, §8):
-- one OAuth token per app, shared by every process through Redis: Daraja cancels the previous
+- one OAuth token per app, shared by every process through Redis (sealed there by the caller's
+  `seal`, the app's encryption key): Daraja cancels the previous
   token whenever a new one is issued, so per-process tokens would knock each other out. It is
   fetched under a Redis lock, refreshed about five minutes before it expires, and fetched once
   more when Daraja calls it invalid (the call is then repeated once: the gateway refused it, so
@@ -24,6 +25,7 @@ import base64
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -328,9 +330,20 @@ def _log_exchange(path: str, status: int, answer: Any, code, request_id) -> None
 class DarajaClient:
     """One Daraja app (consumer key) at one base URL; safe to create per job."""
 
-    def __init__(self, config: DarajaConfig, redis: Redis, session: requests.Session | None = None):
+    def __init__(
+        self,
+        config: DarajaConfig,
+        redis: Redis,
+        session: requests.Session | None = None,
+        seal: Callable[[str], str] = str,
+        unseal: Callable[[str], str | None] = str,
+    ):
+        """`seal` turns the token into what Redis keeps, `unseal` back (None when it cannot: the
+        token is then fetched again); by default it is kept as it is."""
         self.config = config
         self.redis = redis
+        self._seal, self._unseal = seal, unseal
+        self._stored: dict[str, str] = {}  # token -> as Redis keeps it (compare-and-delete)
         if session is None:
             session = requests.Session()
             session.headers["User-Agent"] = USER_AGENT
@@ -364,7 +377,8 @@ class DarajaClient:
                 return cached
             token, lifetime = self._fetch_token()
             ttl = max(1, lifetime - min(TOKEN_REFRESH_MARGIN, lifetime // 10))
-            self._redis(lambda: self.redis.set(self._token_key, token, ex=ttl))
+            stored = self._stored[token] = self._seal(token)
+            self._redis(lambda: self.redis.set(self._token_key, stored, ex=ttl))
             return token
         finally:
             try:
@@ -379,16 +393,20 @@ class DarajaClient:
             raise DarajaUnavailable(f"The token cache (Redis) is unavailable: {exc}") from None
 
     def _cached_token(self) -> str | None:
-        value = self._redis(lambda: self.redis.get(self._token_key))
-        if isinstance(value, bytes):
-            value = value.decode()
-        return value or None
+        stored = self._redis(lambda: self.redis.get(self._token_key))
+        if isinstance(stored, bytes):
+            stored = stored.decode()
+        token = self._unseal(stored) if stored else None
+        if token:
+            self._stored[token] = stored
+        return token or None
 
     def _discard_token(self, token: str) -> None:
         """Drops the cached token only if it is still `token`: a newer one fetched by another
         process after ours failed must survive."""
         script = self.redis.register_script(_COMPARE_AND_DELETE)
-        self._redis(lambda: script(keys=[self._token_key], args=[token]))
+        stored = self._stored.get(token, token)
+        self._redis(lambda: script(keys=[self._token_key], args=[stored]))
 
     def _fetch_token(self) -> tuple[str, int]:
         config = self.config

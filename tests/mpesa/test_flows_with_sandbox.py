@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
+from app.integrations.daraja import token_cache_key
 from app.models import (
     CallbackState,
     Contribution,
@@ -17,7 +18,9 @@ from app.models import (
     MpesaTransaction,
     Repayment,
 )
+from app.services import crypto
 from app.services.errors import IllegalTransition
+from app.services.mpesa import config as mpesa_config
 from app.services.mpesa import disbursements, payments, status
 from app.services.mpesa.accounts import loan_account
 from tests import factories
@@ -194,3 +197,19 @@ def test_initiate_b2c_payment_answers_in_the_old_shape(member, product, mpesa_li
     assert answer["success"] is True and answer["conversation_id"]
     settle(mpesa_live, run_jobs)
     assert db.session.get(Loan, loan.id).status == LoanStatus.ACTIVE
+
+
+def test_the_shared_oauth_token_is_encrypted_in_redis(app, mpesa_live, redis_conn):
+    with app.app_context():
+        client = mpesa_config.client()
+        key = token_cache_key(client.config)
+        redis_conn.delete(key)
+        token = client.access_token()  # from the sandbox over HTTP
+        stored = redis_conn.get(key).decode()
+        assert token and token not in stored
+        assert crypto.decrypt(stored) == token
+        assert mpesa_config.client().access_token() == token  # another process reads it
+
+        redis_conn.set(key, "sealed-with-another-key", ex=600)  # DAYSTAR_ENCRYPTION_KEY changed
+        fresh = mpesa_config.client().access_token()
+        assert fresh and crypto.decrypt(redis_conn.get(key).decode()) == fresh

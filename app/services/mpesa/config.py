@@ -13,7 +13,7 @@ from flask import current_app
 from app.integrations.daraja import ENVIRONMENTS, DarajaClient, DarajaConfig
 from app.integrations.daraja_security import load_certificate, security_credential
 from app.jobs import redis_client
-from app.services import settings
+from app.services import crypto, settings
 from app.services.actor import Actor
 from app.services.errors import ServiceError, ValidationFailed
 
@@ -307,9 +307,20 @@ def daraja_config(config: MpesaSettings | None = None) -> DarajaConfig:
 
 
 def client(config: MpesaSettings | None = None) -> DarajaClient:
-    """A Daraja client for the settings in force (its token is shared through Redis);
-    ServiceError saying what is wrong when the settings cannot make one."""
+    """A Daraja client for the settings in force (its token shared through Redis, encrypted
+    there with DAYSTAR_ENCRYPTION_KEY); ServiceError saying what is wrong when the settings
+    cannot make one."""
     try:
-        return DarajaClient(daraja_config(config), redis_client())
+        return DarajaClient(
+            daraja_config(config), redis_client(), seal=crypto.encrypt, unseal=_unseal_token
+        )
     except (ValueError, OSError) as exc:
         raise ServiceError(f"The M-Pesa settings cannot be used: {exc}") from None
+
+
+def _unseal_token(stored: str) -> str | None:
+    """The cached OAuth token, or None when it was sealed with another key (fetched again)."""
+    try:
+        return crypto.decrypt(stored)
+    except ValueError:
+        return None
