@@ -382,6 +382,25 @@ def test_invalid_token_refreshes_once_and_repeats_the_call(replay, replay_client
     assert redis_conn.get(token_cache_key(client.config)) == b"second"
 
 
+def test_a_sealed_token_is_refreshed_and_replaced_in_its_sealed_form(replay, redis_conn):
+    replay.reply(OAUTH, body={"access_token": "first", "expires_in": 3599})
+    replay.reply(OAUTH, body={"access_token": "second", "expires_in": 3599})
+    replay.reply_raw(B2C, sample_text("error_invalid_access_token.json"), status=404)
+    replay.reply_raw(B2C, sample_text("b2c_response.json"))
+    client = DarajaClient(
+        config_for(replay.url),
+        redis_conn,
+        seal=lambda token: f"sealed({token})",
+        unseal=lambda stored: stored[7:-1] if stored.startswith("sealed(") else None,
+    )
+    key = token_cache_key(client.config)
+    redis_conn.set(key, "not ours", ex=600)  # cannot be unsealed: fetched again
+    assert _b2c(client).conversation_id == "AG_20240706_20106e9209f64bebd05b"
+    posts = replay.requests_to(B2C)
+    assert [p.headers["Authorization"] for p in posts] == ["Bearer first", "Bearer second"]
+    assert redis_conn.get(key) == b"sealed(second)"  # the refused one deleted in its stored form
+
+
 def test_invalid_token_twice_gives_up_after_one_refresh(replay, replay_client):
     replay.reply(OAUTH, body={"access_token": "first", "expires_in": 3599})
     replay.reply(OAUTH, body={"access_token": "second", "expires_in": 3599})
