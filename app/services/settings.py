@@ -52,7 +52,7 @@ def save(prefix: str, values: dict[str, str | None], secret_keys: set[str], acto
                 changed.append(name)
             continue
         secret = name in secret_keys
-        if row is not None and (decrypt(row.value) if row.secret else row.value) == value:
+        if row is not None and _holds(row, value):
             continue
         if row is None:
             row = Setting(key=key)
@@ -68,6 +68,17 @@ def save(prefix: str, values: dict[str, str | None], secret_keys: set[str], acto
     db.session.commit()
     _recent.pop(prefix, None)
     return changed
+
+
+def _holds(row: Setting, value: str) -> bool:
+    """Whether the stored row already holds `value`. A secret that cannot be decrypted (stored
+    under an earlier DAYSTAR_ENCRYPTION_KEY) holds nothing usable: saving replaces it."""
+    if not row.secret:
+        return row.value == value
+    try:
+        return decrypt(row.value) == value
+    except ValueError:
+        return False
 
 
 def mask(value: str | None) -> str:
