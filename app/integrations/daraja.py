@@ -4,12 +4,11 @@ A plain client (DESIGN.md convention 7): it knows nothing of members, loans or t
 base URL comes from the configuration, so the local sandbox stands in for Safaricom unchanged.
 
 What it guarantees (../shared/reference/mpesa.md §1, §8):
-- one OAuth token per app, shared by every process through Redis (sealed there by the caller's
-  `seal`, the app's encryption key): Daraja cancels the previous
-  token whenever a new one is issued, so per-process tokens would knock each other out. It is
-  fetched under a Redis lock, refreshed about five minutes before it expires, and fetched once
-  more when Daraja calls it invalid (the call is then repeated once: the gateway refused it, so
-  nothing was done, even for a payment);
+- one OAuth token per app, shared by every process through Redis (as the caller's `seal` makes
+  it: the app encrypts it): Daraja cancels the previous token whenever a new one is issued, so
+  per-process tokens would knock each other out. It is fetched under a Redis lock, refreshed
+  about five minutes before it expires, and fetched once more when Daraja calls it invalid (the
+  call is then repeated once: the gateway refused it, so nothing was done, even for a payment);
 - every request has a connect and a read timeout;
 - a POST that moves money (STK Push, B2C, C2B simulate) is never repeated after it may have been
   sent: a read timeout or a dropped connection raises `DarajaTimeout(maybe_sent=True)` and the
