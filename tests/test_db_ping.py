@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, text
 
 from app.db_ping import ping_idle_connections
 
-IDLE = 0.2  # seconds
+IDLE = 1.0  # seconds: far longer than any pause between two uses below, even on a busy machine
 
 
 @pytest.fixture()
