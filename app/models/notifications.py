@@ -55,6 +55,9 @@ STATUS_RANK = {
     NotificationStatus.FAILED: 3,
     NotificationStatus.SKIPPED: 3,
 }
+# Not yet handed to a provider (waiting, or being sent now): its receipts wait, a broadcast
+# counts it in flight, the statistics call it waiting.
+UNSENT = (NotificationStatus.PENDING, NotificationStatus.SENDING)
 
 
 class Notification(db.Model):

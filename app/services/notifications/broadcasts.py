@@ -30,6 +30,7 @@ from app.models import (
     NotificationStatus,
 )
 from app.models.base import utcnow
+from app.models.notifications import UNSENT
 from app.services import audit
 from app.services.actor import Actor
 from app.services.after_commit import enqueue_after_commit
@@ -65,7 +66,6 @@ DONE = (
     NotificationStatus.FAILED,
     NotificationStatus.SKIPPED,
 )
-IN_FLIGHT = (NotificationStatus.PENDING, NotificationStatus.SENDING)
 OPEN_BROADCAST = (BroadcastStatus.QUEUED, BroadcastStatus.SENDING)
 
 
@@ -235,7 +235,7 @@ def finish_done(broadcast_ids: Iterable[int]) -> int:
         return 0
     in_flight = (
         select(Notification.id)
-        .where(Notification.broadcast_id == Broadcast.id, Notification.status.in_(IN_FLIGHT))
+        .where(Notification.broadcast_id == Broadcast.id, Notification.status.in_(UNSENT))
         .exists()
     )
     moved = db.session.execute(
@@ -328,7 +328,7 @@ class Progress:
 
     @property
     def waiting(self) -> int:
-        return sum(self.counts.get(s, 0) for s in IN_FLIGHT)
+        return sum(self.counts.get(s, 0) for s in UNSENT)
 
     @property
     def value(self) -> int:

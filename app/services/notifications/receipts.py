@@ -20,7 +20,7 @@ from app.models import (
     SuppressionReason,
 )
 from app.models.base import utcnow
-from app.models.notifications import STATUS_RANK
+from app.models.notifications import STATUS_RANK, UNSENT
 from app.services.notifications.status_change import NOTIFICATIONS, move
 
 # What each receipt state makes of a notification.
@@ -153,10 +153,7 @@ def _notification_for(provider: str, message_id: str | None, reference: str | No
 def _ready(row: Found | None) -> bool:
     """Whether a receipt about `row` can be applied now: its notification is known and its send
     has been recorded (else the receipt waits for it)."""
-    return row is not None and row.status not in (
-        NotificationStatus.PENDING,
-        NotificationStatus.SENDING,
-    )
+    return row is not None and row.status not in UNSENT
 
 
 def _apply(receipt: DeliveryReceipt, row: Found) -> None:
@@ -292,7 +289,7 @@ def apply_left_waiting() -> int:
     sent = db.session.scalars(
         select(NOTIFICATIONS.c.id).where(
             or_(NOTIFICATIONS.c.provider_message_id.in_(message_ids), NOTIFICATIONS.c.id.in_(ours)),
-            NOTIFICATIONS.c.status.not_in([NotificationStatus.PENDING, NotificationStatus.SENDING]),
+            NOTIFICATIONS.c.status.not_in(UNSENT),
         )
     ).all()
     return apply_waiting(list(sent))

@@ -12,6 +12,7 @@ from app.clock import NAIROBI
 from app.extensions import db
 from app.models import Notification, NotificationStatus
 from app.models.base import utcnow
+from app.models.notifications import UNSENT
 from app.services.errors import ValidationFailed
 from app.services.notifications import circuit, config, providers
 
@@ -28,7 +29,6 @@ PROVIDER_LABELS = {
     "mailgun": "Mailgun",
     "ses": "Amazon SES",
 }
-WAITING = (NotificationStatus.PENDING, NotificationStatus.SENDING)
 COUNTED = ("sent", "delivered", "failed", "skipped", "waiting")
 CHARTED = ("delivered", "failed")
 QUIET_HOURS_REASON = "Quiet hours"  # how rules.decide's deferral reason starts
@@ -53,7 +53,7 @@ class Counts:
     waiting: int = 0
 
     def add(self, status: str, count: int) -> None:
-        name = "waiting" if status in WAITING else str(status)
+        name = "waiting" if status in UNSENT else str(status)
         if name in COUNTED:
             setattr(self, name, getattr(self, name) + count)
 
@@ -214,7 +214,7 @@ def waiting_counts(now: datetime | None = None) -> dict[str, dict[str, int]]:
     )
     inner = (
         select(Notification.channel, kind.label("kind"))
-        .where(Notification.status.in_(WAITING))
+        .where(Notification.status.in_(UNSENT))
         .subquery()
     )
     found = db.session.execute(
