@@ -138,15 +138,20 @@ class Found:
     recipient_contact: str | None
 
 
+def _our_id(reference: str | None) -> int | None:
+    """The notification id we passed the provider, when the receipt's reference is one."""
+    return int(reference) if reference and reference.isdigit() else None
+
+
 def _notification_for(provider: str, message_id: str | None, reference: str | None):
     """The notification a receipt is about, or None."""
-    by_reference = bool(reference and reference.isdigit())
-    if not (message_id or by_reference):
+    our_id = _our_id(reference)
+    if not (message_id or our_id is not None):
         return None
     parameters = {"provider": provider, "message_id": message_id}
-    if by_reference:
-        parameters["notification_id"] = int(reference)
-    row = db.session.execute(FIND[bool(message_id), by_reference], parameters).first()
+    if our_id is not None:
+        parameters["notification_id"] = our_id
+    row = db.session.execute(FIND[bool(message_id), our_id is not None], parameters).first()
     return Found(*row) if row else None
 
 
@@ -252,8 +257,8 @@ def apply_waiting(notification_ids: list[int]) -> int:
             currency=stored.currency,
         )
         row = by_message.get((stored.provider, stored.provider_message_id))
-        if row is None and stored.reference and stored.reference.isdigit():
-            row = found.get(int(stored.reference))
+        if row is None:
+            row = found.get(_our_id(stored.reference))
         if _ready(row) and _claim(stored.id, row.id):
             _apply(receipt, row)
             applied += 1
@@ -267,10 +272,11 @@ SWEEP_LIMIT = 1000
 
 
 def apply_left_waiting() -> int:
-    """Receipts still waiting although their notification has been sent: one stored while its
-    send was being recorded, after that job had looked for waiting receipts. Those received
-    between a minute and two days ago, the newest 1,000 (receipts of messages we never sent wait
-    for ever and are skipped); how many were applied. Run every minute."""
+    """Receipts still waiting although their notification has been sent: the route and the send
+    job each look for the other (store, apply_waiting), so only a look that never happened (a
+    process stopped between its commit and its look) leaves one. Those received between a
+    minute and two days ago, the newest 1,000 (receipts of messages we never sent wait for ever
+    and are skipped); how many were applied. Run every minute."""
     now = utcnow()
     waiting = db.session.execute(
         select(RECEIPTS.c.provider_message_id, RECEIPTS.c.reference)
@@ -283,7 +289,7 @@ def apply_left_waiting() -> int:
         .limit(SWEEP_LIMIT)
     ).all()
     message_ids = {row.provider_message_id for row in waiting if row.provider_message_id}
-    ours = {int(row.reference) for row in waiting if row.reference and row.reference.isdigit()}
+    ours = {_our_id(row.reference) for row in waiting} - {None}
     if not (message_ids or ours):
         return 0
     sent = db.session.scalars(
