@@ -7,6 +7,7 @@ from app.services.notifications import (
     delivery,
     events,
     failed_jobs,
+    receipt_batches,
     receipts,
     reminders,
 )
@@ -17,10 +18,16 @@ def deliver(notification_id: int) -> None:
     delivery.deliver(notification_id)
 
 
+def apply_delivery_reports() -> int:
+    """Apply the delivery reports the callback routes stored since the last run, in batches
+    (receipt_batches: one such job at a time, enqueued by the first report); how many applied."""
+    return receipt_batches.drain(receipts.apply_stored)
+
+
 def send_due_notifications() -> int:
     """Every minute: notifications whose time has come (scheduled, held for quiet hours, or
     waiting for a retry) are enqueued; ones a dead worker left mid-send are failed, not resent;
-    delivery reports left waiting behind a send recorded meanwhile are applied."""
+    delivery reports whose batch was lost are applied."""
     delivery.abandon_stale_sending()
     receipts.apply_left_waiting()
     ids = delivery.due_ids()

@@ -414,6 +414,7 @@ def test_a_broadcast_goes_out_through_the_providers_and_finishes(
     for member in members:
         assert f"Dear {member.first_name}, our office now opens at 8:00." in sent
     notify_live.flush()  # delivery reports reach our callback routes
+    run_jobs()
     progress = broadcasts.progress(broadcast.id)
     assert (progress.phase, progress.percent) == ("finished", 100)
     assert progress.counts.get("delivered", 0) >= 3  # the SMS receipts, at least

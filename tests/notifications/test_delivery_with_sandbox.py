@@ -54,6 +54,7 @@ def test_an_sms_is_sent_by_the_first_provider_and_its_receipt_applied(
         f"+{member.phone}"
     ]
     notify_live.flush()  # the sandbox posts AT's delivery report to our callback route
+    run_jobs()  # which stored it for the job that applies reports
     row = reload(row)
     assert row.status == NotificationStatus.DELIVERED and row.delivered_at is not None
 
@@ -66,6 +67,7 @@ def test_failover_when_the_first_provider_answers_500(member, notify_live, run_j
     assert (row.status, row.provider) == (NotificationStatus.SENT, "twilio")
     assert attempts(row) == [("africastalking", "transient"), ("twilio", "accepted")]
     notify_live.flush()  # Twilio's signed status callbacks, verified by our route
+    run_jobs()
     assert reload(row).status == NotificationStatus.DELIVERED
 
 
@@ -145,6 +147,7 @@ def test_an_email_is_sent_and_its_signed_events_applied(member, notify_live, run
     row = reload(row)
     assert (row.status, row.provider) == (NotificationStatus.SENT, "sendgrid")
     delivered = notify_live.flush()
+    run_jobs()
     assert all(d["status_code"] == 200 for d in delivered), delivered
     assert reload(row).status == NotificationStatus.DELIVERED
 
@@ -155,6 +158,7 @@ def test_email_failover_to_mailgun_and_its_signed_webhook(member, notify_live, r
     run_jobs()
     assert reload(row).provider == "mailgun"
     notify_live.flush()
+    run_jobs()
     assert reload(row).status == NotificationStatus.DELIVERED
 
 

@@ -1,9 +1,10 @@
-"""Delivery receipts (receipts.store and apply_waiting): kept once, applied forward only, and
-kept waiting when they come before the send was recorded."""
+"""Delivery receipts (receipts.store, the job that applies them, and apply_waiting): kept once,
+applied forward only, and kept waiting when they come before the send was recorded."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import create_engine, event, select, text
 
 from app.extensions import db
@@ -30,6 +31,18 @@ def receipt(status, event, message_id="ATXid_1", provider=AT, **more):
                            event_id=event, **more)  # fmt: skip
 
 
+@pytest.fixture
+def store(run_jobs):
+    """receipts.store() as the callback route calls it, then the job it enqueued."""
+
+    def _store(items):
+        new = receipts.store(items)
+        run_jobs()
+        return new
+
+    return _store
+
+
 def reload(row):
     db.session.expire_all()
     return db.session.get(Notification, row.id)
@@ -48,27 +61,27 @@ def received_two_minutes_ago():
     db.session.commit()
 
 
-def test_delivered_is_stamped_and_a_late_sent_does_not_overwrite_it(member):
+def test_delivered_is_stamped_and_a_late_sent_does_not_overwrite_it(member, store):
     row = stored(member)
-    receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", occurred_at=DELIVERED_AT,
+    store([receipt(DeliveryStatus.DELIVERED, "e1", occurred_at=DELIVERED_AT,
                             cost=Decimal("0.8000"), currency="KES")])  # fmt: skip
-    receipts.store([receipt(DeliveryStatus.SENT, "e2")])
+    store([receipt(DeliveryStatus.SENT, "e2")])
     row = reload(row)
     assert (row.status, row.delivered_at, row.cost) == ("delivered", DELIVERED_AT, Decimal("0.8"))
     assert unapplied() == []  # both applied, the late one changing nothing
 
 
-def test_the_same_event_twice_is_stored_once_and_changes_nothing(member):
+def test_the_same_event_twice_is_stored_once_and_changes_nothing(member, store):
     row = stored(member)
-    assert len(receipts.store([receipt(DeliveryStatus.DELIVERED, "e1")])) == 1
-    assert receipts.store([receipt(DeliveryStatus.DELIVERED, "e1")]) == []
+    assert len(store([receipt(DeliveryStatus.DELIVERED, "e1")])) == 1
+    assert store([receipt(DeliveryStatus.DELIVERED, "e1")]) == []
     assert db.session.scalar(select(db.func.count()).select_from(NotificationReceipt)) == 1
     assert reload(row).status == "delivered"
 
 
-def test_receipts_before_the_send_was_recorded_wait_and_are_applied_in_order(member):
+def test_receipts_before_the_send_was_recorded_wait_and_are_applied_in_order(member, store):
     row = stored(member, status="sending", message_id=None)
-    receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", "ATXid_9", occurred_at=DELIVERED_AT),
+    store([receipt(DeliveryStatus.DELIVERED, "e1", "ATXid_9", occurred_at=DELIVERED_AT),
                     receipt(DeliveryStatus.SENT, "e2", "ATXid_9")])  # fmt: skip
     assert sorted(unapplied()) == ["e1", "e2"] and reload(row).status == "sending"
 
@@ -79,9 +92,9 @@ def test_receipts_before_the_send_was_recorded_wait_and_are_applied_in_order(mem
     assert (row.status, row.delivered_at) == ("delivered", DELIVERED_AT) and unapplied() == []
 
 
-def test_a_waiting_receipt_keeps_its_price_for_when_it_is_applied(member):
+def test_a_waiting_receipt_keeps_its_price_for_when_it_is_applied(member, store):
     row = stored(member, status="sending", message_id=None, provider="infobip")
-    receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", "ib-3", "infobip",
+    store([receipt(DeliveryStatus.DELIVERED, "e1", "ib-3", "infobip",
                             cost=Decimal("0.0070"), currency="EUR")])  # fmt: skip
     row.status, row.provider_message_id = "sent", "ib-3"
     db.session.commit()
@@ -90,11 +103,11 @@ def test_a_waiting_receipt_keeps_its_price_for_when_it_is_applied(member):
     assert (row.status, row.cost, row.currency) == ("delivered", Decimal("0.0070"), "EUR")
 
 
-def test_a_waiting_failure_after_delivered_in_the_same_run_is_not_applied_over_it(member):
+def test_a_waiting_failure_after_delivered_in_the_same_run_is_not_applied_over_it(member, store):
     """apply_waiting follows the status it has just set: delivered, then a failure of the same
     rank, leaves it delivered."""
     row = stored(member, status="sending", message_id=None)
-    receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", "ATXid_7"),
+    store([receipt(DeliveryStatus.DELIVERED, "e1", "ATXid_7"),
                     receipt(DeliveryStatus.UNDELIVERED, "e2", "ATXid_7")])  # fmt: skip
     row.status, row.provider_message_id = "sent", "ATXid_7"
     db.session.commit()
@@ -102,24 +115,24 @@ def test_a_waiting_failure_after_delivered_in_the_same_run_is_not_applied_over_i
     assert reload(row).status == "delivered"
 
 
-def test_a_receipt_finds_its_notification_by_our_reference(member):
+def test_a_receipt_finds_its_notification_by_our_reference(member, store):
     row = stored(member, channel="email", provider="sendgrid", message_id="sg-1")
-    receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", None, "sendgrid",
+    store([receipt(DeliveryStatus.DELIVERED, "e1", None, "sendgrid",
                             reference=str(row.id))])  # fmt: skip
     assert reload(row).status == "delivered"
 
 
-def test_another_providers_message_id_is_not_this_notification(member):
+def test_another_providers_message_id_is_not_this_notification(member, store):
     row = stored(member)
-    receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", provider="twilio")])
+    store([receipt(DeliveryStatus.DELIVERED, "e1", provider="twilio")])
     assert reload(row).status == "sent" and unapplied() == ["e1"]
 
 
-def test_an_email_soft_bounce_changes_nothing_and_a_hard_bounce_fails_and_suppresses(member):
+def test_an_email_soft_bounce_changes_nothing_and_a_hard_bounce_fails_and_suppresses(member, store):
     row = stored(member, channel="email", provider="sendgrid", message_id="sg-2")
-    receipts.store([receipt(DeliveryStatus.FAILED, "e1", "sg-2", "sendgrid", detail="deferred")])
+    store([receipt(DeliveryStatus.FAILED, "e1", "sg-2", "sendgrid", detail="deferred")])
     assert reload(row).status == "sent"
-    receipts.store([receipt(DeliveryStatus.BOUNCED, "e2", "sg-2", "sendgrid",
+    store([receipt(DeliveryStatus.BOUNCED, "e2", "sg-2", "sendgrid",
                             detail="550 no such user", permanent=True)])  # fmt: skip
     row = reload(row)
     assert (row.status, row.skip_reason) == ("failed", "550 no such user")
@@ -127,11 +140,13 @@ def test_an_email_soft_bounce_changes_nothing_and_a_hard_bounce_fails_and_suppre
     assert (suppressed.contact, suppressed.reason) == (member.email, "hard_bounce")
 
 
-def test_a_receipt_left_waiting_behind_a_recorded_send_is_applied_by_the_minute_sweep(member):
+def test_a_receipt_left_waiting_behind_a_recorded_send_is_applied_by_the_minute_sweep(
+    member, store
+):
     """Stored while the send was being recorded, after that job looked for waiting receipts:
     the minute sweep applies it once it is a minute old."""
     row = stored(member, status="sending", message_id=None)
-    receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", "ATXid_5")])
+    store([receipt(DeliveryStatus.DELIVERED, "e1", "ATXid_5")])
     row.status, row.provider_message_id = "sent", "ATXid_5"  # recorded; its look came before
     db.session.commit()
     assert receipts.apply_left_waiting() == 0  # under a minute old: its send may still apply it
@@ -140,51 +155,41 @@ def test_a_receipt_left_waiting_behind_a_recorded_send_is_applied_by_the_minute_
     assert reload(row).status == "delivered" and unapplied() == []
 
 
-def test_the_sweep_leaves_receipts_of_messages_never_sent_waiting(member):
+def test_the_sweep_leaves_receipts_of_messages_never_sent_waiting(member, store):
     stored(member)
-    receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", "ATXid_unknown")])
+    store([receipt(DeliveryStatus.DELIVERED, "e1", "ATXid_unknown")])
     received_two_minutes_ago()
     assert receipts.apply_left_waiting() == 0 and unapplied() == ["e1"]
 
 
-def test_a_receipt_that_came_while_its_send_was_being_recorded_is_applied(
+def test_a_receipt_another_transaction_applied_meanwhile_is_not_applied_again(
     member, database_url, engine_options
 ):
-    """The race the route closes: the receipt finds no recorded send; the worker then commits
-    the send and looks for waiting receipts before the receipt is committed (so it finds none).
-    The worker's commit is made from a second connection, just after the route looked."""
-    row = stored(member, status="sending", message_id=None)
-    worker = create_engine(database_url, **engine_options)
-    looked = []
+    """Two appliers (the report's job and the send's apply_waiting) read the same waiting
+    receipt; the one that claims it second applies nothing. The other's claim is committed from
+    a second connection just after this one read the receipt, and it left the notification
+    failed: applying the receipt again would make it delivered."""
+    row = stored(member)
+    new = receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", occurred_at=DELIVERED_AT)])
+    other = create_engine(database_url, **engine_options)
+    read = []
 
     @event.listens_for(db.engine, "after_cursor_execute")
-    def send_recorded_meanwhile(_conn, _cursor, statement, *_):
-        if not looked and statement.lstrip().startswith("SELECT") and "notifications" in statement:
-            looked.append(statement)
-            with worker.begin() as other:
-                other.execute(
-                    text("UPDATE notifications SET status = 'sent', provider_message_id = "
-                         "'ATXid_1' WHERE id = :id"), {"id": row.id},
+    def applied_by_another_meanwhile(_conn, _cursor, statement, *_):
+        if not read and statement.lstrip().startswith("SELECT") and "receipts" in statement:
+            read.append(statement)
+            with other.begin() as connection:
+                connection.execute(
+                    text("UPDATE notification_receipts SET applied_at = CURRENT_TIMESTAMP")
+                )
+                connection.execute(
+                    text("UPDATE notifications SET status = 'failed' WHERE id = :id"),
+                    {"id": row.id},
                 )  # fmt: skip
 
     try:
-        receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", occurred_at=DELIVERED_AT)])
+        assert receipts.apply_stored(new) == 0
     finally:
-        event.remove(db.engine, "after_cursor_execute", send_recorded_meanwhile)
-        worker.dispose()
-    assert looked  # the route looked before the send was recorded
-    assert (reload(row).status, unapplied()) == ("delivered", [])
-
-
-def test_a_waiting_receipt_another_transaction_applied_first_is_not_applied_again(member):
-    row = stored(member, status="sending", message_id=None)
-    receipts.store([receipt(DeliveryStatus.DELIVERED, "e1", occurred_at=DELIVERED_AT)])
-    row.status, row.provider_message_id = "sent", "ATXid_1"
-    db.session.commit()
-    # The route's second look applied it between this job's read and its claim.
-    receipt_table = NotificationReceipt.__table__
-    db.session.execute(receipt_table.update().values(applied_at=utcnow(), notification_id=row.id))
-    db.session.commit()
-    assert receipts._claim(db.session.scalar(select(receipt_table.c.id)), row.id) is False
-    assert receipts.apply_waiting([row.id]) == 0
-    assert reload(row).status == "sent"  # this job changed nothing
+        event.remove(db.engine, "after_cursor_execute", applied_by_another_meanwhile)
+        other.dispose()
+    assert read and reload(row).status == "failed"

@@ -127,5 +127,6 @@ def test_a_resend_goes_to_the_provider(member, notify_live, run_jobs):
     assert original_attempts == [] and [a.notification_id for a in attempts] == [copy.id]
     assert db.session.get(Notification, original.id).status == NotificationStatus.FAILED
     notify_live.flush()  # the delivery report reaches the callback route
+    run_jobs()
     db.session.expire_all()
     assert db.session.get(Notification, copy.id).status == NotificationStatus.DELIVERED

@@ -166,6 +166,7 @@ def test_an_email_sent_through_ses_is_delivered_by_its_signed_sns_notification(
     assert (row.status, row.provider) == (NotificationStatus.SENT, "ses")
 
     deliveries = ses_live.flush()  # the sandbox's SNS posts the Delivery notification to our route
+    run_jobs()  # the route stored it; the job applies it
 
     [delivery] = [d for d in deliveries if d["reference"] == row.provider_message_id]
 
@@ -189,6 +190,7 @@ def test_a_bounce_or_complaint_through_sns_suppresses_the_address(
     run_jobs()
 
     deliveries = [d for d in ses_live.flush() if d["reference"] == reload(row).provider_message_id]
+    run_jobs()
 
     assert deliveries and all(d["status_code"] == 200 for d in deliveries), deliveries
     assert reload(row).status == status
@@ -220,11 +222,12 @@ def test_a_subscription_confirmation_is_verified_and_its_subscribe_url_visited(
     ],
 )
 def test_a_signed_ses_sample_changes_the_status_or_suppresses(
-    client, notify_sandbox, ses_live, sns_key, name, email, status, reason
+    client, notify_sandbox, ses_live, sns_key, run_jobs, name, email, status, reason
 ):
     row = sent_by_ses(email, ses_message_id(name))
 
     response = post(client, sample_envelope(name, notify_sandbox, sns_key))
+    run_jobs()
 
     assert (response.status_code, response.get_json()) == (200, {"stored": 1})
     assert reload(row).status == status

@@ -161,7 +161,7 @@ def test_filters_search_and_pages():
     assert listed(page=2, per_page=3) == [rows[0][1]]
 
 
-def test_origin_names_the_receipt_or_the_person(admin, member):
+def test_origin_names_the_receipt_or_the_person(admin, member, run_jobs):
     sent = gateway.create(member.id, "Hello", "email", "Hello", URGENT)[0]
     sent.status, sent.provider, sent.provider_message_id = "sent", "sendgrid", "sg-msg-1"
     db.session.commit()
@@ -172,6 +172,7 @@ def test_origin_names_the_receipt_or_the_person(admin, member):
                         provider_message_id="sg-msg-1", event_id="sg-evt-2",
                         detail="550 5.1.1 no such user", permanent=True),
     ])  # fmt: skip
+    run_jobs()
     [bounced] = entries()
     assert (bounced.contact, bounced.reason, bounced.provider) == (
         member.email, "hard_bounce", "sendgrid",

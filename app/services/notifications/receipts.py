@@ -1,8 +1,10 @@
-"""Delivery receipts: stored as they arrive (verified by the route first), applied to their
-notification forward only: a late `sent` never overwrites `delivered`, a duplicate receipt changes
-nothing, and a receipt that comes before the send was recorded waits and is applied then.
-Bounces, complaints and STOP replies feed the suppression list."""
+"""Delivery receipts: stored as they arrive (verified by the route first), then applied to their
+notification by a job (receipt_batches), forward only: a late `sent` never overwrites
+`delivered`, a duplicate receipt changes nothing, and a receipt that comes before the send was
+recorded waits and is applied by the job that records it. Bounces, complaints and STOP replies
+feed the suppression list."""
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,7 +23,11 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.models.notifications import STATUS_RANK, UNSENT
+from app.services.notifications import config, receipt_batches
 from app.services.notifications.status_change import NOTIFICATIONS, move
+from app.services.validation import normalize_phone
+
+log = logging.getLogger(__name__)
 
 # What each receipt state makes of a notification.
 NOTIFICATION_STATUS = {
@@ -49,64 +55,72 @@ def _event_id(receipt: DeliveryReceipt) -> str:
 
 
 def store(receipts: list[DeliveryReceipt]) -> list[int]:
-    """Keep each receipt once (a provider-unique event id) and apply what can be applied, in one
-    transaction. Commits; returns the ids of the receipts that were new."""
-    new, waiting = [], []
+    """Keep each receipt once (a provider-unique event id), to be applied by a job
+    (receipt_batches): the provider's request is answered after one insert and a commit, and the
+    receipts are applied in batches behind it. An opt-out, which names no message, is applied as
+    it is stored. Commits; returns the ids of the receipts that were new."""
+    new, to_apply = [], []
     for receipt in receipts:
-        row = _notification_for(receipt.provider, receipt.provider_message_id, receipt.reference)
-        applies = _ready(row)
-        receipt_id = _keep_once(receipt, applied_to=row.id if applies else None)
+        opt_out = _opt_out_contact(receipt)
+        receipt_id = _keep_once(receipt, applied=opt_out is not None)
         if receipt_id is None:
             continue  # the same event again: nothing to do
         new.append(receipt_id)
-        if applies:
-            _apply(receipt, row)
+        if opt_out is None:
+            to_apply.append(receipt_id)
         else:
-            waiting.append((receipt_id, receipt))
-    db.session.commit()  # each receipt with what it changed, or kept waiting for its send
-    for receipt_id, receipt in waiting:
-        _apply_if_sent_since(receipt_id, receipt)
+            suppress(*opt_out, SUPPRESS[receipt.status], receipt.provider, receipt.detail)
+    db.session.commit()
+    receipt_batches.schedule(to_apply)
     return new
 
 
-def _apply_if_sent_since(receipt_id: int, receipt: DeliveryReceipt) -> None:
-    """A receipt that found no recorded send may have come while the send was being recorded:
-    the job recording it looks for waiting receipts once its own commit is done, and may have
-    looked before this receipt was committed. Looked for again now, after that commit, one of
-    the two sees the other's (the receipt is claimed, so it is applied once). Commits."""
-    row = _notification_for(receipt.provider, receipt.provider_message_id, receipt.reference)
-    if _ready(row) and _claim(receipt_id, row.id):
-        _apply(receipt, row)
-    db.session.commit()
+def _opt_out_contact(receipt: DeliveryReceipt) -> tuple[str, str] | None:
+    """(channel, contact) of a receipt that unsubscribes a contact rather than reporting on a
+    message (Africa's Talking's opt-out notification, a STOP reply), else None."""
+    if receipt.provider_message_id or receipt.reference or not receipt.recipient:
+        return None
+    if receipt.status != DeliveryStatus.UNSUBSCRIBED:
+        return None
+    if receipt.provider not in config.SMS_PROVIDERS:
+        return Channel.EMAIL, receipt.recipient
+    try:
+        return Channel.SMS, normalize_phone(receipt.recipient)  # as recipient_contact holds it
+    except ValueError:
+        return Channel.SMS, receipt.recipient  # not a Kenyan mobile: suppressed as given
 
 
-# Receipts come two or more per message, each in a request of its own: the statements are built
-# once, with bound parameters, so that a receipt costs the database's work and little else.
+# Receipts come two or more per message, each in a request of its own: the insert is built once,
+# with bound parameters, so that a receipt costs the database's work and little else.
 RECEIPTS = NotificationReceipt.__table__
-_FOUND = (NOTIFICATIONS.c.id, NOTIFICATIONS.c.status, NOTIFICATIONS.c.channel,
-          NOTIFICATIONS.c.recipient_contact)  # fmt: skip
-_BY_MESSAGE_ID = (NOTIFICATIONS.c.provider == bindparam("provider")) & (
-    NOTIFICATIONS.c.provider_message_id == bindparam("message_id")
-)
-_BY_REFERENCE = NOTIFICATIONS.c.id == bindparam("notification_id")
-FIND = {
-    (True, False): select(*_FOUND).where(_BY_MESSAGE_ID).limit(1),
-    (False, True): select(*_FOUND).where(_BY_REFERENCE).limit(1),
-    (True, True): select(*_FOUND).where(or_(_BY_MESSAGE_ID, _BY_REFERENCE)).limit(1),
-}
-CLAIM = update(RECEIPTS).where(
-    RECEIPTS.c.id == bindparam("receipt_id"), RECEIPTS.c.applied_at.is_(None)
-)
 KEEP_ONCE = {
     name: dialect_insert(RECEIPTS).on_conflict_do_nothing().returning(RECEIPTS.c.id)
     for name, dialect_insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
 }
+_FOUND = (NOTIFICATIONS.c.id, NOTIFICATIONS.c.status, NOTIFICATIONS.c.channel,
+          NOTIFICATIONS.c.recipient_contact)  # fmt: skip
+_WAITING = (
+    RECEIPTS.c.id, RECEIPTS.c.provider, RECEIPTS.c.status, RECEIPTS.c.provider_message_id,
+    RECEIPTS.c.reference, RECEIPTS.c.occurred_at, RECEIPTS.c.detail, RECEIPTS.c.permanent,
+    RECEIPTS.c.cost, RECEIPTS.c.currency,
+)  # fmt: skip
+CLAIM = (
+    update(RECEIPTS)
+    .where(RECEIPTS.c.id.in_(bindparam("ids", expanding=True)), RECEIPTS.c.applied_at.is_(None))
+    .values(applied_at=bindparam("now"))
+    .returning(RECEIPTS.c.id)
+)
+APPLIED_TO = (
+    update(RECEIPTS)
+    .where(RECEIPTS.c.id == bindparam("receipt_id"))
+    .values(notification_id=bindparam("notification_id"))
+)
 
 
-def _keep_once(receipt: DeliveryReceipt, applied_to: int | None) -> int | None:
-    """Insert the receipt unless its event is stored already, as applied to the notification
-    `applied_to` or, without one, waiting; its id, or None. One statement (INSERT ... ON
-    CONFLICT DO NOTHING), not a savepoint that an ORM flush would need."""
+def _keep_once(receipt: DeliveryReceipt, applied: bool) -> int | None:
+    """Insert the receipt unless its event is stored already, waiting to be applied unless
+    `applied`; its id, or None. One statement (INSERT ... ON CONFLICT DO NOTHING), not a
+    savepoint that an ORM flush would need."""
     now = utcnow()
     values = {
         "provider": receipt.provider,
@@ -121,8 +135,7 @@ def _keep_once(receipt: DeliveryReceipt, applied_to: int | None) -> int | None:
         "received_at": now,
         "cost": receipt.cost,
         "currency": (receipt.currency or "")[:3] or None,
-        "notification_id": applied_to,
-        "applied_at": now if applied_to is not None else None,
+        "applied_at": now if applied else None,
     }
     statement = KEEP_ONCE[db.session.get_bind().dialect.name]
     return db.session.execute(statement, values).scalar()
@@ -143,16 +156,126 @@ def _our_id(reference: str | None) -> int | None:
     return int(reference) if reference and reference.isdigit() else None
 
 
-def _notification_for(provider: str, message_id: str | None, reference: str | None):
-    """The notification a receipt is about, or None."""
-    our_id = _our_id(reference)
-    if not (message_id or our_id is not None):
-        return None
-    parameters = {"provider": provider, "message_id": message_id}
-    if our_id is not None:
-        parameters["notification_id"] = our_id
-    row = db.session.execute(FIND[bool(message_id), our_id is not None], parameters).first()
-    return Found(*row) if row else None
+def apply_stored(receipt_ids: list[int]) -> int:
+    """Apply the receipts of `receipt_ids` that are still waiting and whose notification has been
+    sent (the others wait for the send: apply_waiting); how many were applied. A few queries for
+    the whole batch, then only the changes; commits. When the batch fails, its receipts are
+    applied one by one, so that one that cannot be applied (logged; it stays waiting) holds up
+    none of the others."""
+    try:
+        return _apply_stored(receipt_ids)
+    except Exception:
+        db.session.rollback()
+        if len(receipt_ids) == 1:
+            raise
+    applied, failed = 0, []
+    for receipt_id in receipt_ids:
+        try:
+            applied += _apply_stored([receipt_id])
+        except Exception:  # noqa: BLE001 - logged below; the receipt stays waiting
+            db.session.rollback()
+            failed.append(receipt_id)
+    if failed:
+        log.error("delivery reports %s could not be applied; they stay waiting", failed[:20])
+    return applied
+
+
+def _apply_stored(receipt_ids: list[int]) -> int:
+    waiting = db.session.execute(
+        select(*_WAITING)
+        .where(RECEIPTS.c.id.in_(receipt_ids), RECEIPTS.c.applied_at.is_(None))
+        .order_by(RECEIPTS.c.id)
+    ).all()
+    providers = {row.provider for row in waiting if row.provider_message_id}
+    message_ids = {row.provider_message_id for row in waiting if row.provider_message_id}
+    ours = {_our_id(row.reference) for row in waiting} - {None}
+    if not (message_ids or ours):
+        db.session.commit()
+        return 0
+    sent = db.session.execute(
+        select(*_FOUND, NOTIFICATIONS.c.provider, NOTIFICATIONS.c.provider_message_id).where(
+            or_(
+                NOTIFICATIONS.c.provider.in_(providers)  # the index's columns, both
+                & NOTIFICATIONS.c.provider_message_id.in_(message_ids),
+                NOTIFICATIONS.c.id.in_(ours),
+            )
+        )
+    ).all()
+    return _apply_each(waiting, sent)
+
+
+def apply_waiting(notification_ids: list[int]) -> int:
+    """Apply the receipts that arrived before these notifications' sends were recorded (two
+    queries for all of them, then only the changes); how many were applied. Commits."""
+    if not notification_ids:
+        return 0
+    sent = db.session.execute(
+        select(*_FOUND, NOTIFICATIONS.c.provider, NOTIFICATIONS.c.provider_message_id).where(
+            NOTIFICATIONS.c.id.in_(notification_ids)
+        )
+    ).all()
+    providers = {row.provider for row in sent if row.provider_message_id}
+    message_ids = {row.provider_message_id for row in sent if row.provider_message_id}
+    waiting = db.session.execute(
+        select(*_WAITING)
+        .where(
+            RECEIPTS.c.applied_at.is_(None),
+            or_(
+                RECEIPTS.c.provider.in_(providers)  # the index's columns, both
+                & RECEIPTS.c.provider_message_id.in_(message_ids),
+                RECEIPTS.c.reference.in_([str(row.id) for row in sent]),
+            ),
+        )
+        .order_by(RECEIPTS.c.id)
+    ).all()
+    return _apply_each(waiting, sent)
+
+
+def _apply_each(waiting: list, sent: list) -> int:
+    """Apply each of the `waiting` receipt rows, in order, whose notification is among `sent`
+    and has been handed to a provider; the rest keep waiting. The receipts are claimed first
+    (marked applied unless another transaction did it first), so each is applied once, however
+    many jobs look at it. Commits; how many were applied."""
+    found = {row.id: Found(*row[: len(_FOUND)]) for row in sent}
+    by_message = {
+        (row.provider, row.provider_message_id): found[row.id]
+        for row in sent
+        if row.provider_message_id
+    }
+    ready = {}
+    for stored in waiting:
+        row = by_message.get((stored.provider, stored.provider_message_id))
+        if row is None:
+            row = found.get(_our_id(stored.reference))
+        if _ready(row):
+            ready[stored.id] = (stored, row)
+    claimed = set()
+    if ready:
+        claimed = set(db.session.scalars(CLAIM, {"ids": list(ready), "now": utcnow()}).all())
+    for receipt_id in sorted(claimed):
+        stored, row = ready[receipt_id]
+        _apply(_as_receipt(stored), row)
+    if claimed:
+        db.session.execute(
+            APPLIED_TO,
+            [{"receipt_id": rid, "notification_id": ready[rid][1].id} for rid in claimed],
+        )
+    db.session.commit()
+    return len(claimed)
+
+
+def _as_receipt(stored) -> DeliveryReceipt:
+    return DeliveryReceipt(
+        provider=stored.provider,
+        status=DeliveryStatus(stored.status),
+        provider_message_id=stored.provider_message_id,
+        reference=stored.reference,
+        occurred_at=stored.occurred_at,
+        detail=stored.detail,
+        permanent=stored.permanent,
+        cost=stored.cost,
+        currency=stored.currency,
+    )
 
 
 def _ready(row: Found | None) -> bool:
@@ -189,13 +312,6 @@ def _apply(receipt: DeliveryReceipt, row: Found) -> None:
                  receipt.detail)  # fmt: skip
 
 
-def _claim(receipt_id: int, notification_id: int) -> bool:
-    """Mark a waiting receipt applied to `notification_id`; False when another transaction
-    (the route that stored it, or a job that recorded its send) has applied it first."""
-    values = {"receipt_id": receipt_id, "notification_id": notification_id, "applied_at": utcnow()}
-    return db.session.execute(CLAIM, values).rowcount == 1
-
-
 def suppress(channel: str, contact: str | None, reason: str, provider: str, detail: str) -> None:
     """Put a contact a provider refused on the suppression list, unless it is there already
     (for a send's permanent failure, a bounce, a complaint or an unsubscribe). The caller
@@ -212,74 +328,20 @@ def suppress(channel: str, contact: str | None, reason: str, provider: str, deta
         )  # fmt: skip
 
 
-def apply_waiting(notification_ids: list[int]) -> int:
-    """Apply the receipts that arrived before these notifications' sends were recorded (two
-    queries for all of them, then only the changes); how many were applied."""
-    if not notification_ids:
-        return 0
-    sent = db.session.execute(
-        select(*_FOUND, NOTIFICATIONS.c.provider, NOTIFICATIONS.c.provider_message_id).where(
-            NOTIFICATIONS.c.id.in_(notification_ids)
-        )
-    ).all()
-    found = {row.id: Found(*row[: len(_FOUND)]) for row in sent}
-    by_message = {
-        (row.provider, row.provider_message_id): found[row.id]
-        for row in sent
-        if row.provider_message_id
-    }
-    waiting = db.session.execute(
-        select(
-            RECEIPTS.c.id, RECEIPTS.c.provider, RECEIPTS.c.status,
-            RECEIPTS.c.provider_message_id, RECEIPTS.c.reference, RECEIPTS.c.occurred_at,
-            RECEIPTS.c.detail, RECEIPTS.c.permanent, RECEIPTS.c.cost, RECEIPTS.c.currency,
-        )
-        .where(
-            RECEIPTS.c.applied_at.is_(None),
-            or_(
-                RECEIPTS.c.provider_message_id.in_([key[1] for key in by_message]),
-                RECEIPTS.c.reference.in_([str(n) for n in found]),
-            ),
-        )
-        .order_by(RECEIPTS.c.id)
-    ).all()  # fmt: skip
-    applied = 0
-    for stored in waiting:
-        receipt = DeliveryReceipt(
-            provider=stored.provider,
-            status=DeliveryStatus(stored.status),
-            provider_message_id=stored.provider_message_id,
-            reference=stored.reference,
-            occurred_at=stored.occurred_at,
-            detail=stored.detail,
-            permanent=stored.permanent,
-            cost=stored.cost,
-            currency=stored.currency,
-        )
-        row = by_message.get((stored.provider, stored.provider_message_id))
-        if row is None:
-            row = found.get(_our_id(stored.reference))
-        if _ready(row) and _claim(stored.id, row.id):
-            _apply(receipt, row)
-            applied += 1
-    db.session.commit()
-    return applied
-
-
-SWEEP_AFTER = timedelta(minutes=1)  # a send being recorded now applies its own receipts
+SWEEP_AFTER = timedelta(minutes=1)  # younger ones are still on their way through receipt_batches
 SWEEP_WINDOW = timedelta(days=2)
 SWEEP_LIMIT = 1000
 
 
 def apply_left_waiting() -> int:
-    """Receipts still waiting although their notification has been sent: the route and the send
-    job each look for the other (store, apply_waiting), so only a look that never happened (a
-    process stopped between its commit and its look) leaves one. Those received between a
-    minute and two days ago, the newest 1,000 (receipts of messages we never sent wait for ever
-    and are skipped); how many were applied. Run every minute."""
+    """Receipts still waiting a minute after they came: their batch was lost (Redis was down
+    when they were stored, or the job applying them died), or their notification's send was
+    being recorded (the send job then applies them; this is the backstop). Those received
+    between a minute and two days ago, the newest 1,000 (receipts of messages we never sent
+    wait for ever and are skipped); how many were applied. Run every minute."""
     now = utcnow()
-    waiting = db.session.execute(
-        select(RECEIPTS.c.provider_message_id, RECEIPTS.c.reference)
+    waiting = db.session.scalars(
+        select(RECEIPTS.c.id)
         .where(
             RECEIPTS.c.applied_at.is_(None),
             RECEIPTS.c.received_at < now - SWEEP_AFTER,
@@ -288,14 +350,4 @@ def apply_left_waiting() -> int:
         .order_by(RECEIPTS.c.id.desc())
         .limit(SWEEP_LIMIT)
     ).all()
-    message_ids = {row.provider_message_id for row in waiting if row.provider_message_id}
-    ours = {_our_id(row.reference) for row in waiting} - {None}
-    if not (message_ids or ours):
-        return 0
-    sent = db.session.scalars(
-        select(NOTIFICATIONS.c.id).where(
-            or_(NOTIFICATIONS.c.provider_message_id.in_(message_ids), NOTIFICATIONS.c.id.in_(ours)),
-            NOTIFICATIONS.c.status.not_in(UNSENT),
-        )
-    ).all()
-    return apply_waiting(list(sent))
+    return apply_stored(list(waiting)) if waiting else 0

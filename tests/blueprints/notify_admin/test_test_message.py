@@ -308,6 +308,7 @@ def test_failover_shows_two_attempts_then_the_delivery(admin_client, sandbox_pro
     assert notifications()[0].provider_message_id in second
 
     sandbox_providers.flush()  # Twilio's signed status callbacks reach the live server
+    run_jobs()
     delivered = admin_client.get(status_url(row.id), headers=HX)
     assert delivered.status_code == 286
     assert "Delivered" in delivered.text and "Twilio" in delivered.text
@@ -339,6 +340,7 @@ def test_an_email_test_through_sendgrid(admin_client, sandbox_providers, run_job
     (row,) = notifications()
     assert (row.status, row.provider, row.subject) == ("sent", "sendgrid", "Settings check")
     sandbox_providers.flush()
+    run_jobs()
     response = admin_client.get(status_url(row.id), headers=HX)
     assert response.status_code == 286 and "Delivered" in response.text
     (only,) = attempt_rows(response.text)
