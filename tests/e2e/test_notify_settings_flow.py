@@ -84,6 +84,7 @@ def test_admin_configures_twilio_and_watches_a_test_sms_fail_over(
     expect(result).to_contain_text("Waiting for the delivery report")
 
     sandbox.flush()  # Twilio's signed status callback reaches the live server
+    run_jobs()  # the route stored it; the worker applies it, and the panel's next poll shows it
     expect(result).to_contain_text("Delivered")
     expect(result).not_to_have_attribute("hx-trigger", re.compile("every"))  # polling stopped
     db.session.expire_all()
