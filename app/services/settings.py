@@ -1,5 +1,6 @@
 """Stored settings: plain values as text, secrets as Fernet tokens; masked for display."""
 
+import logging
 import time
 
 from sqlalchemy import select
@@ -10,6 +11,8 @@ from app.services import audit
 from app.services.actor import Actor
 from app.services.crypto import decrypt, encrypt
 
+log = logging.getLogger(__name__)
+
 # prefix -> (time.monotonic() when read, the values): stored(prefix, max_age)'s copies.
 _recent: dict[str, tuple[float, dict[str, str]]] = {}
 
@@ -19,14 +22,20 @@ def stored(prefix: str, max_age: float = 0) -> dict[str, str]:
     prefix. With `max_age`, this process's copy is given while it is younger than that many
     seconds: the callback routes answer Safaricom and the providers at once, and reading and
     decrypting every setting on each request was a fifth of their time. A value saved by another
-    process counts here within max_age; one saved by this process, at once (save() forgets)."""
+    process counts here within max_age; one saved by this process, at once (save() forgets). A
+    secret that cannot be decrypted is left out (logged), as if it were not set."""
     if max_age > 0 and (copy := _recent.get(prefix)) and time.monotonic() - copy[0] < max_age:
         return dict(copy[1])
     rows = db.session.scalars(select(Setting).where(Setting.key.startswith(f"{prefix}.")))
-    values = {
-        row.key.removeprefix(f"{prefix}."): decrypt(row.value) if row.secret else row.value
-        for row in rows
-    }
+    values = {}
+    for row in rows:
+        name = row.key.removeprefix(f"{prefix}.")
+        try:
+            values[name] = decrypt(row.value) if row.secret else row.value
+        except ValueError:
+            # Stored under an earlier DAYSTAR_ENCRYPTION_KEY: not set until staff save it again
+            # (`flask doctor` lists them), rather than every page and callback reading it failing.
+            log.warning("setting %s cannot be decrypted: treated as not set", row.key)
     if max_age > 0:
         _recent[prefix] = (time.monotonic(), dict(values))
     return values
