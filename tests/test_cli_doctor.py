@@ -335,6 +335,7 @@ def test_secrets_stored_with_another_key_fail(app, database_url, engine_options)
     assert checks["config.encryption_key"]["status"] == "OK"  # a valid key, just not the one
     assert checks["mpesa.settings"]["status"] == "WARN"
     assert checks["mpesa.settings"]["message"].startswith("not checked")
+    assert "mpesa.consumer_secret cannot be decrypted" in checks["mpesa.settings"]["message"]
 
 
 def test_a_provider_partly_configured_warns_and_unusable_settings_fail(app, at_head, overrides):

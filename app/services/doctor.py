@@ -389,6 +389,14 @@ def _unreadable_secrets() -> tuple[int, list[str]]:
     return count, unreadable
 
 
+def _unreadable_settings(prefix: str) -> list[str]:
+    """The stored secrets under `prefix` that do not decrypt (settings read them as not set)."""
+    with contextlib.suppress(Exception):  # check_stored_secrets reports what failed here
+        return [label for label in _unreadable_secrets()[1]
+                if label.startswith(f"setting {prefix}.")]  # fmt: skip
+    return []
+
+
 def check_stored_secrets() -> CheckResult:
     """Every stored secret decrypts with the current DAYSTAR_ENCRYPTION_KEY."""
     count, unreadable = _unreadable_secrets()
@@ -400,9 +408,9 @@ def check_stored_secrets() -> CheckResult:
             f"{len(unreadable)} of {count} stored secret(s) cannot be decrypted with "
             f"DAYSTAR_ENCRYPTION_KEY (was the key changed?): {', '.join(unreadable)}",
             "Set DAYSTAR_ENCRYPTION_KEY back to the key they were saved with, in every process. "
-            "If that key is lost, so are these values: delete those settings rows (DELETE FROM "
-            "settings WHERE key IN (...)) and enter them again on their settings pages; delete "
-            "and register again those webhook endpoints (their receivers get new secrets).",
+            "If that key is lost, so are these values (they read as not set meanwhile): enter "
+            "them again on their settings pages, which replaces them; delete and register again "
+            "those webhook endpoints (their receivers get new secrets).",
         )
     return ok("stored_secrets", f"{count} stored secret(s) decrypt with DAYSTAR_ENCRYPTION_KEY")
 
@@ -689,6 +697,9 @@ def run_checks() -> list[CheckResult]:
         results.append(_guarded("migrations", check_migrations))
         results.append(_guarded("stored_secrets", check_stored_secrets))
         mpesa, mpesa_problem = _read_settings(mpesa_config.current)
+        if unreadable := _unreadable_settings("mpesa"):
+            # They read as not set: say why rather than "M-Pesa is not configured".
+            mpesa, mpesa_problem = None, f"{', '.join(unreadable)} cannot be decrypted"
     else:
         down = "the database does not answer"
         results += [not_checked(name, down) for name in ("migrations", "stored_secrets")]
