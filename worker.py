@@ -1,10 +1,13 @@
 """The only worker entry point.
 
 python worker.py [QUEUE ...]   an RQ worker (with RQ's scheduler, for retries and delayed jobs)
-                               on the given queues, by default high, default, low; each job runs
-                               in a forked work horse
-python worker.py --no-fork ... the same, running each job in the worker process itself: a tenth
-                               of the CPU per job, for busy queues (M-Pesa callbacks on `high`)
+                               on the given queues, by default high, default, low; a job from
+                               `high` or `default` (callbacks, sends, webhooks: many and short)
+                               runs in the worker process itself, a tenth of the CPU of a fork; a
+                               job from `low` (reminders, nightly jobs: long and large) in a forked
+                               work horse, whose memory goes with it
+python worker.py --no-fork ... the same, running every job in the worker process
+python worker.py --fork ...    the same, running every job in a forked work horse
 python worker.py --cron        the cron scheduler that enqueues app/jobs/schedule.py's periodic
                                jobs; exactly one may run, and a second one refuses to start
 """
@@ -46,19 +49,56 @@ class SingleCronScheduler(CronScheduler):
             self.connection.delete(CRON_LOCK)
 
 
-class ForkWorker(JobTimingMixin, Worker):
-    """RQ's forking worker, with each job's run time recorded for the Performance page."""
+IN_PROCESS_QUEUES = frozenset({"high", "default"})
 
 
-class NoForkWorker(JobTimingMixin, SimpleWorker):
-    """Runs each job in this process instead of a forked copy (forking the app costs more CPU
-    than most of our jobs), and gives every job a fresh database session, as a fork would."""
+class DaystarWorker(JobTimingMixin, Worker):
+    """RQ's worker, with each job's run time recorded for the Performance page. A job from one
+    of `in_process_queues` runs in this process with a fresh database session, as a fork would
+    give it (forking the app costs more CPU than most of our jobs); any other job runs in a
+    forked work horse, which opens database connections of its own."""
+
+    in_process_queues = IN_PROCESS_QUEUES
+    _in_process = False  # while a job runs in this process
 
     def execute_job(self, job, queue) -> None:
-        try:
+        if queue.name not in self.in_process_queues:
             super().execute_job(job, queue)
+            return
+        self._in_process = True
+        try:
+            SimpleWorker.execute_job(self, job, queue)
         finally:
+            self._in_process = False
             db.session.remove()
+
+    def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
+        # No horse monitor renews the heartbeat while a job runs in this process: it must last
+        # the job's whole timeout, or the job would be taken for abandoned.
+        if self._in_process:
+            return SimpleWorker.get_heartbeat_ttl(self, job, working_time)
+        return super().get_heartbeat_ttl(job, working_time)
+
+    def main_work_horse(self, job, queue) -> None:
+        # Connections the worker's own jobs opened stay the worker's: the horse opens its own.
+        db.engine.dispose(close=False)
+        super().main_work_horse(job, queue)
+
+    def kill_horse(self, *args, **kwargs) -> None:
+        if self.horse_pid:  # never the worker's own process group, when no horse is running
+            super().kill_horse(*args, **kwargs)
+
+
+class NoForkWorker(DaystarWorker):
+    """Every job in this process (`worker.py --no-fork`)."""
+
+    in_process_queues = frozenset(QUEUES)
+
+
+class ForkWorker(DaystarWorker):
+    """Every job in a forked work horse (`worker.py --fork`)."""
+
+    in_process_queues = frozenset()
 
 
 def run_cron(app) -> int:
@@ -88,17 +128,18 @@ def lower_priority(nice: int) -> None:
         os.nice(nice)
 
 
-def run_worker(queue_names: list[str], burst: bool = False, fork: bool = True) -> int:
-    # No pooled connection may cross the fork into a job's work horse.
+WORKER_CLASSES = {None: DaystarWorker, False: NoForkWorker, True: ForkWorker}
+
+
+def run_worker(queue_names: list[str], burst: bool = False, fork: bool | None = None) -> int:
+    """`fork`: True forks a work horse for every job, False for none, None for `low`'s only."""
     db.engine.dispose()
-    if fork:
-        # Done once here rather than in every work horse: the mappers' configuration, and the
-        # garbage collector's walk over everything the app loaded, which in a horse copies the
-        # whole inherited heap page by page (bench/notify.py: 2.5 times the jobs a second).
-        configure_mappers()
-        gc.freeze()
-    worker_class = ForkWorker if fork else NoForkWorker
-    worker = worker_class(
+    # Done once here rather than in every work horse: the mappers' configuration, and the
+    # garbage collector's walk over everything the app loaded, which in a horse copies the
+    # whole inherited heap page by page (bench/notify.py: 2.5 times the jobs a second).
+    configure_mappers()
+    gc.freeze()
+    worker = WORKER_CLASSES[fork](
         [get_queue(name) for name in queue_names],
         connection=redis_client(),
         exception_handlers=[record_job_failure],
@@ -114,8 +155,16 @@ def main(argv=None) -> int:
     parser.add_argument("queues", nargs="*", metavar="QUEUE", help=f"one of {', '.join(QUEUES)}")
     parser.add_argument("--cron", action="store_true", help="run the periodic-job scheduler")
     parser.add_argument("--burst", action="store_true", help="run the queued jobs, then exit")
-    parser.add_argument(
-        "--no-fork", action="store_true", help="run each job in this process (no work horse)"
+    forking = parser.add_mutually_exclusive_group()
+    forking.add_argument(
+        "--no-fork",
+        dest="fork",
+        action="store_false",
+        default=None,
+        help="run every job in this process (no work horse)",
+    )
+    forking.add_argument(
+        "--fork", dest="fork", action="store_true", help="run every job in a forked work horse"
     )
     args = parser.parse_args(argv)
     unknown = set(args.queues) - set(QUEUES)
@@ -130,7 +179,7 @@ def main(argv=None) -> int:
         lower_priority(
             worker_nice(app.config["DAYSTAR_WORKER_NICE"], app.config["SQLALCHEMY_DATABASE_URI"])
         )
-        return run_worker(args.queues or list(QUEUES), burst=args.burst, fork=not args.no_fork)
+        return run_worker(args.queues or list(QUEUES), burst=args.burst, fork=args.fork)
 
 
 if __name__ == "__main__":

@@ -672,7 +672,11 @@ def run_on(url: str, label: str, args, tmp: Path) -> list[str]:
             with (
                 gunicorn(env, args.workers, tmp / "gunicorn.log", APP_SPEC, BASELINE_PATH) as base,
                 rq_workers(
-                    env, args.rq_workers, redis_url, tmp, () if args.fork else ("--no-fork",)
+                    env,
+                    args.rq_workers,
+                    redis_url,
+                    tmp,
+                    ("--fork",) if args.fork else ("--no-fork",),
                 ),
             ):
                 senders = Senders(base, args.senders)
