@@ -461,6 +461,11 @@ def receipt_round_trips(sandbox_url: str) -> list[float]:
     return [d["duration_ms"] for d in deliveries if d["provider"] == PROVIDER and d["duration_ms"]]
 
 
+def report_to(sandbox_url: str, receipts_url: str) -> None:
+    """Make `receipts_url` the sandbox's delivery-report URL for the provider's messages."""
+    sandbox_control(sandbox_url, f"/notify/{PROVIDER}/webhook", {"url": receipts_url})
+
+
 def sandbox_control(sandbox_url: str, path: str, body: dict | None = None):
     response = requests.post(f"{sandbox_url}/sandbox/api{path}", json=body or {}, timeout=30)
     response.raise_for_status()
@@ -599,9 +604,7 @@ def run_sms(url: str, label: str, args, tmp: Path) -> list[str]:
                 with gunicorn(env, args.workers, tmp / "gunicorn.log", "wsgi:app", probe, port):
                     # The account's delivery-report URL is the app's, as in production: every
                     # message accepted, however it was sent, brings its reports (Sent, Success).
-                    sandbox_control(
-                        sandbox_url, f"/notify/{PROVIDER}/webhook", {"url": receipts_url}
-                    )
+                    report_to(sandbox_url, receipts_url)
                     print(
                         f"  baseline: the same, the sandbox posting each message's delivery "
                         f"reports to {base} as for the gateway's (messages of no notification: "
@@ -612,6 +615,9 @@ def run_sms(url: str, label: str, args, tmp: Path) -> list[str]:
                     )
                     baseline.reports_in_window = stored_receipts()
                     wait_for_baseline_receipts(baseline, args.timeout)
+                    # The gateway's run starts with a sandbox as empty as the baseline's did.
+                    sandbox_control(sandbox_url, "/reset")
+                    report_to(sandbox_url, receipts_url)
                     print(
                         f"  gateway: {len(messages):,} SMS stored, then {args.rq_workers} "
                         f"`{' '.join(['worker.py', *worker_options])}` processes send them; "

@@ -389,17 +389,21 @@ def _unreadable_secrets() -> tuple[int, list[str]]:
     return count, unreadable
 
 
-def _unreadable_settings(prefix: str) -> list[str]:
-    """The stored secrets under `prefix` that do not decrypt (settings read them as not set)."""
-    with contextlib.suppress(Exception):  # check_stored_secrets reports what failed here
-        return [label for label in _unreadable_secrets()[1]
-                if label.startswith(f"setting {prefix}.")]  # fmt: skip
-    return []
+def _secrets_found() -> tuple[int, list[str]] | None:
+    """_unreadable_secrets(), or None when it raised (check_stored_secrets then asks again, and
+    reports the error)."""
+    try:
+        return _unreadable_secrets()
+    except Exception:  # noqa: BLE001
+        return None
+    finally:
+        _rollback()
 
 
-def check_stored_secrets() -> CheckResult:
-    """Every stored secret decrypts with the current DAYSTAR_ENCRYPTION_KEY."""
-    count, unreadable = _unreadable_secrets()
+def check_stored_secrets(found: tuple[int, list[str]] | None = None) -> CheckResult:
+    """Every stored secret decrypts with the current DAYSTAR_ENCRYPTION_KEY; `found`: what
+    _unreadable_secrets() answered already, if it was asked."""
+    count, unreadable = found if found is not None else _unreadable_secrets()
     if not count:
         return ok("stored_secrets", "no secrets stored in the database")
     if unreadable:
@@ -695,9 +699,11 @@ def run_checks() -> list[CheckResult]:
     results.append(database)
     if database_up:
         results.append(_guarded("migrations", check_migrations))
-        results.append(_guarded("stored_secrets", check_stored_secrets))
+        found = _secrets_found()  # each stored secret decrypted once per run
+        results.append(_guarded("stored_secrets", check_stored_secrets, found))
         mpesa, mpesa_problem = _read_settings(mpesa_config.current)
-        if unreadable := _unreadable_settings("mpesa"):
+        unreadable = [label for label in found[1] if label.startswith("setting mpesa.")] if found else []  # fmt: skip
+        if unreadable:
             # They read as not set: say why rather than "M-Pesa is not configured".
             mpesa, mpesa_problem = None, f"{', '.join(unreadable)} cannot be decrypted"
     else:

@@ -99,6 +99,7 @@ KEEP_ONCE = {
 }
 _FOUND = (NOTIFICATIONS.c.id, NOTIFICATIONS.c.status, NOTIFICATIONS.c.channel,
           NOTIFICATIONS.c.recipient_contact)  # fmt: skip
+_SENT = (*_FOUND, NOTIFICATIONS.c.provider, NOTIFICATIONS.c.provider_message_id)
 _WAITING = (
     RECEIPTS.c.id, RECEIPTS.c.provider, RECEIPTS.c.status, RECEIPTS.c.provider_message_id,
     RECEIPTS.c.reference, RECEIPTS.c.occurred_at, RECEIPTS.c.detail, RECEIPTS.c.permanent,
@@ -186,19 +187,13 @@ def _apply_stored(receipt_ids: list[int]) -> int:
         .where(RECEIPTS.c.id.in_(receipt_ids), RECEIPTS.c.applied_at.is_(None))
         .order_by(RECEIPTS.c.id)
     ).all()
-    providers = {row.provider for row in waiting if row.provider_message_id}
-    message_ids = {row.provider_message_id for row in waiting if row.provider_message_id}
     ours = {_our_id(row.reference) for row in waiting} - {None}
-    if not (message_ids or ours):
+    if not ours and not any(row.provider_message_id for row in waiting):
         db.session.commit()
         return 0
     sent = db.session.execute(
-        select(*_FOUND, NOTIFICATIONS.c.provider, NOTIFICATIONS.c.provider_message_id).where(
-            or_(
-                NOTIFICATIONS.c.provider.in_(providers)  # the index's columns, both
-                & NOTIFICATIONS.c.provider_message_id.in_(message_ids),
-                NOTIFICATIONS.c.id.in_(ours),
-            )
+        select(*_SENT).where(
+            or_(_about_the_messages_of(NOTIFICATIONS, waiting), NOTIFICATIONS.c.id.in_(ours))
         )
     ).all()
     return _apply_each(waiting, sent)
@@ -209,26 +204,28 @@ def apply_waiting(notification_ids: list[int]) -> int:
     queries for all of them, then only the changes); how many were applied. Commits."""
     if not notification_ids:
         return 0
-    sent = db.session.execute(
-        select(*_FOUND, NOTIFICATIONS.c.provider, NOTIFICATIONS.c.provider_message_id).where(
-            NOTIFICATIONS.c.id.in_(notification_ids)
-        )
-    ).all()
-    providers = {row.provider for row in sent if row.provider_message_id}
-    message_ids = {row.provider_message_id for row in sent if row.provider_message_id}
+    sent = db.session.execute(select(*_SENT).where(NOTIFICATIONS.c.id.in_(notification_ids))).all()
     waiting = db.session.execute(
         select(*_WAITING)
         .where(
             RECEIPTS.c.applied_at.is_(None),
             or_(
-                RECEIPTS.c.provider.in_(providers)  # the index's columns, both
-                & RECEIPTS.c.provider_message_id.in_(message_ids),
+                _about_the_messages_of(RECEIPTS, sent),
                 RECEIPTS.c.reference.in_([str(row.id) for row in sent]),
             ),
         )
         .order_by(RECEIPTS.c.id)
     ).all()
     return _apply_each(waiting, sent)
+
+
+def _about_the_messages_of(table, rows):
+    """`table`'s rows about a provider message one of `rows` names: both columns of their
+    (provider, provider_message_id) index are compared, which the index serves."""
+    named = [row for row in rows if row.provider_message_id]
+    return table.c.provider.in_({row.provider for row in named}) & table.c.provider_message_id.in_(
+        {row.provider_message_id for row in named}
+    )
 
 
 def _apply_each(waiting: list, sent: list) -> int:
