@@ -1,30 +1,39 @@
 """Whole M-Pesa flows over real HTTP: our Daraja client calls the sandbox, the sandbox posts its
 callbacks to the app served on a loopback port, and a real RQ worker processes them."""
 
+from datetime import timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
 
+from app.clock import NAIROBI
 from app.extensions import db
 from app.integrations.daraja import token_cache_key
 from app.models import (
+    AuditLog,
     CallbackState,
     Contribution,
+    Discrepancy,
     Loan,
     LoanStatus,
     MpesaCallback,
     MpesaStatus,
     MpesaTransaction,
+    ReconciliationItem,
     Repayment,
 )
 from app.services import crypto
 from app.services.errors import IllegalTransition
 from app.services.mpesa import config as mpesa_config
-from app.services.mpesa import disbursements, payments, status
+from app.services.mpesa import disbursements, payments, reconciliation, status
 from app.services.mpesa.accounts import loan_account
+from app.services.mpesa.callbacks import apply_stk_result
 from tests import factories
+from tests.factories import SYSTEM
 from tests.mpesa.conftest import settle, staff_actor
+from tests.services.mpesa.statement_data import paid_in, statement
 
 
 def test_stk_push_contribution_paid_and_credited(member, mpesa_live, run_jobs):
@@ -88,6 +97,68 @@ def test_a_lost_stk_callback_is_settled_by_the_hourly_query(app, mpesa_live, run
     db.session.expire_all()
     txn = db.session.get(MpesaTransaction, result["transaction_id"])
     assert txn.status == MpesaStatus.COMPLETED
+    assert db.session.scalar(select(func.count()).select_from(Contribution)) == 1
+
+
+def _credited_on_stk_query(app, mpesa_live, run_jobs, amount=300):
+    """An STK payment whose callback never came, credited by the hourly STK Query (which gives
+    no receipt); (the transaction, M-Pesa's receipt for it as the sandbox recorded it)."""
+    member = factories.member(phone="0799009999")  # the sandbox never sends this callback
+    result = payments.initiate_stk_push(
+        member.phone, amount, member.member_number, "Deposit", member.id, "contribution"
+    )
+    settle(mpesa_live, run_jobs)
+    app.config["MPESA_OVERRIDES"]["stk_callback_window_minutes"] = "0"
+    assert status.check_open_transactions()["stk_queried"] == 1
+    db.session.expire_all()
+    txn = db.session.get(MpesaTransaction, result["transaction_id"])
+    receipt = mpesa_live.transaction(txn.checkout_request_id)["receipt"]
+    assert txn.status == MpesaStatus.COMPLETED and receipt
+    assert txn.mpesa_receipt_number == txn.checkout_request_id[-20:]  # a stand-in, for now
+    return txn, receipt
+
+
+def test_the_statement_gives_an_stk_query_credit_its_receipt(app, mpesa_live, run_jobs):
+    """Without it the statement's row looked like money we never recorded, and crediting it
+    from the suspense queue would have paid the member twice."""
+    txn, receipt = _credited_on_stk_query(app, mpesa_live, run_jobs)
+    paid = txn.created_at.astimezone(NAIROBI) + timedelta(seconds=20)
+    text = statement(
+        [paid_in(receipt, paid.strftime("%d-%m-%Y %H:%M:%S"), "300", party="2547****9999 - J D")],
+        period=None,
+    )
+    run = reconciliation.run(reconciliation.start("statement.csv", text, SYSTEM, False).id)
+    item = db.session.scalars(select(ReconciliationItem).filter_by(reconciliation_id=run.id)).one()
+    assert (item.category, item.transaction_id) == (Discrepancy.MATCHED, txn.id)
+    assert f"receipt recorded for transaction {txn.id}, credited on STK Query" in item.details
+    db.session.expire_all()
+    txn = db.session.get(MpesaTransaction, txn.id)
+    contribution = db.session.get(Contribution, txn.contribution_id)
+    assert txn.mpesa_receipt_number == contribution.reference == receipt
+    entry = db.session.scalars(select(AuditLog).filter_by(action="mpesa.receipt_recorded")).one()
+    assert (entry.target_id, entry.details["receipt"], entry.details["source"]) == (
+        txn.id, receipt, "statement",
+    )  # fmt: skip
+    with pytest.raises(IllegalTransition):
+        reconciliation.send_to_suspense(item.id, SYSTEM)
+    assert db.session.scalar(select(func.count()).select_from(Contribution)) == 1
+
+
+def test_a_late_callback_gives_an_stk_query_credit_its_receipt_once(app, mpesa_live, run_jobs):
+    txn, receipt = _credited_on_stk_query(app, mpesa_live, run_jobs)
+    late = SimpleNamespace(
+        succeeded=True, result_code="0", result_desc="Processed", amount=Decimal("300"),
+        phone=txn.phone_number, transaction_date=None, receipt=receipt,
+    )  # fmt: skip
+    outcome = apply_stk_result(db.session.get(MpesaTransaction, txn.id), late, None)
+    db.session.commit()
+    assert outcome.state == CallbackState.PROCESSED
+    again = apply_stk_result(db.session.get(MpesaTransaction, txn.id), late, None)
+    assert again.state == CallbackState.DUPLICATE
+    db.session.expire_all()
+    txn = db.session.get(MpesaTransaction, txn.id)
+    assert txn.mpesa_receipt_number == db.session.get(Contribution, txn.contribution_id).reference
+    assert txn.mpesa_receipt_number == receipt
     assert db.session.scalar(select(func.count()).select_from(Contribution)) == 1
 
 

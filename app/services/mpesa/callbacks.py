@@ -27,7 +27,7 @@ from app.models import (
 from app.models.base import utcnow
 from app.services.actor import Actor
 from app.services.after_commit import enqueue_after_commit
-from app.services.mpesa import activity, paybill, results, suspense, verification
+from app.services.mpesa import activity, paybill, query_receipts, results, suspense, verification
 from app.services.mpesa import config as mpesa_config
 from app.services.mpesa.crediting import Outcome, credit
 from app.services.mpesa.transactions import find_locked, move
@@ -231,6 +231,14 @@ def apply_stk_result(txn: MpesaTransaction, result, callback_id: int | None) -> 
             {"transaction": txn.id, "receipt": result.receipt},
         )
         return Outcome(CallbackState.HELD, f"Held for review: {reason}")
+    if query_receipts.awaits_receipt(txn):
+        if query_receipts.supply(txn.id, result.receipt, result.transaction_date,
+                                 Actor.callback("mpesa:stk"), "callback"):  # fmt: skip
+            return Outcome(
+                CallbackState.PROCESSED,
+                f"Receipt {result.receipt} recorded for the payment credited on STK Query.",
+            )
+        return Outcome(CallbackState.DUPLICATE, "Already settled: nothing changed.")
     if callback_id is not None and mpesa_config.current().verifies_before_credit:
         return verification.hold_for_verification(txn, result)
     return credit(

@@ -41,7 +41,7 @@ from app.services import audit
 from app.services.actor import Actor
 from app.services.errors import IllegalTransition, NotFound, ValidationFailed
 from app.services.lookup import ID_MAX, get_or_not_found
-from app.services.mpesa import statement, suspense
+from app.services.mpesa import query_receipts, statement, suspense
 from app.services.mpesa.statement import StatementError, StatementReader, StatementRow
 from app.services.notifications import alerts
 from app.services.pagination import Page, paginate
@@ -247,9 +247,31 @@ class _Matcher:
                 self.receipts.add(row.receipt)
                 payments.append(row)
         transactions, ledger = _records_for({row.receipt for row in payments})
+        unrecorded = [r for r in payments if r.receipt not in transactions and not ledger.get(r.receipt)]  # fmt: skip
+        notes = self._receipts_for_stk_queries(unrecorded)
+        if notes:
+            transactions, ledger = _records_for({row.receipt for row in payments})
         for row in payments:
-            items.append(_judge(row, transactions.get(row.receipt), ledger.get(row.receipt)))
+            item = _judge(row, transactions.get(row.receipt), ledger.get(row.receipt))
+            if row.receipt in notes:
+                item["details"] = f"{item['details']} [{notes[row.receipt]}]"
+            items.append(item)
         self._save(items)
+
+    def _receipts_for_stk_queries(self, rows: list[StatementRow]) -> dict[str, str]:
+        """Give the statement's receipts to the STK payments credited on a query answer without
+        one (query_receipts), where a row pairs with one such payment only; a note by receipt
+        for the report, also where the pairing is ambiguous (left to a person)."""
+        matched, ambiguous = query_receipts.match_statement_rows(rows)
+        notes = {}
+        for receipt, txn_id in matched.items():
+            paid_at = next(row.completed_at for row in rows if row.receipt == receipt)
+            if query_receipts.supply(txn_id, receipt, paid_at, RUN_ACTOR, "statement"):
+                notes[receipt] = f"receipt recorded for transaction {txn_id}, credited on STK Query"
+        for receipt, ids in ambiguous.items():
+            listed = ", ".join(str(txn_id) for txn_id in ids)
+            notes[receipt] = f"may be transaction {listed}, credited on STK Query without a receipt"
+        return notes
 
     def add_missing(self, start: datetime | None, end: datetime | None) -> None:
         """Our completed transactions of the period, and the M-Pesa ledger rows of its whole

@@ -15,6 +15,7 @@ from app.services.actor import Actor
 from app.services.after_commit import enqueue_after_commit
 from app.services.errors import IllegalTransition
 from app.services.mpesa import config as mpesa_config
+from app.services.mpesa import query_receipts
 from app.services.mpesa.callbacks import apply_stk_result
 from app.services.mpesa.crediting import Outcome
 from app.services.mpesa.transactions import get_transaction, locked, move
@@ -56,9 +57,9 @@ def query_stk(txn: MpesaTransaction) -> Outcome:
     txn = locked(txn.id)
     result = _QueryResult(answer)
     if result.succeeded:
-        # Paid, but the callback with the receipt never came: credit with the checkout id as the
-        # reference; the statement reconciliation supplies the receipt.
-        result.receipt = txn.checkout_request_id[-20:]
+        # Paid, but the callback with the receipt never came: credited under a stand-in until a
+        # late callback or the statement reconciliation brings the receipt (query_receipts).
+        result.receipt = query_receipts.stand_in(txn)
     outcome = apply_stk_result(txn, result, None)
     db.session.commit()
     return outcome

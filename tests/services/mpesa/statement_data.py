@@ -79,7 +79,8 @@ def nairobi(year, month, day, hour=12, minute=0) -> datetime:
 
 
 def mpesa_transaction(receipt, amount, kind=MpesaType.STK_PUSH, status=MpesaStatus.COMPLETED,
-                      completed_at=None, **values) -> MpesaTransaction:  # fmt: skip
+                      completed_at=None, phone_number="254712345678",
+                      **values) -> MpesaTransaction:  # fmt: skip
     """A transaction row as the payment services leave it (written directly: those services
     are not what these tests are about)."""
     txn = MpesaTransaction(
@@ -88,7 +89,7 @@ def mpesa_transaction(receipt, amount, kind=MpesaType.STK_PUSH, status=MpesaStat
         environment="simulator",
         mpesa_receipt_number=receipt,
         amount=Decimal(amount),
-        phone_number="254712345678",
+        phone_number=phone_number,
         completed_at=completed_at,
         **values,
     )

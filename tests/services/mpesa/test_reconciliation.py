@@ -17,6 +17,7 @@ from app.models import (
     Discrepancy,
     MpesaReconciliation,
     MpesaStatus,
+    MpesaTransaction,
     MpesaType,
     ReconciliationItem,
     ReconciliationStatus,
@@ -302,3 +303,36 @@ def test_csv_export_escapes_formulas(db):
     )
     text = "".join(reconciliation.export_csv(run.id))
     assert "'=HYPERLINK(1)" in text
+
+
+def _credited_on_query(amount, created_at, phone="254712345678"):
+    """An STK payment credited on an STK Query answer: its receipt a stand-in (query_receipts)."""
+    checkout = f"ws_CO_{created_at:%d%m%H%M}{amount}{phone[-8:]}"
+    return mpesa_transaction(checkout[-20:], amount, checkout_request_id=checkout,
+                             created_at=created_at, phone_number=phone)  # fmt: skip
+
+
+def test_only_a_statement_row_that_fits_one_stk_query_credit_gives_it_a_receipt(app):
+    """Same amount, a phone that fits the statement's mask, paid within minutes of the request,
+    and no other candidate: otherwise the row is left to a person, with the candidates named."""
+    twins = [_credited_on_query("500", nairobi(2026, 3, 20), phone) for phone in
+             ("254712345678", "254722225678")]  # both fit 2547****5678  # fmt: skip
+    other_phone = _credited_on_query("800", nairobi(2026, 3, 20))
+    hours_before = _credited_on_query("900", nairobi(2026, 3, 21, 9))
+    stand_ins = {txn.id: txn.mpesa_receipt_number for txn in [*twins, other_phone, hours_before]}
+    run = run_statement(statement([
+        paid_in("RCQ0000001", "20-03-2026 12:01:00", "500"),
+        paid_in("RCQ0000002", "20-03-2026 12:01:00", "800", party="2547****0000 - JANE DOE"),
+        paid_in("RCQ0000003", "21-03-2026 12:01:00", "900"),
+    ]))  # fmt: skip
+    items = items_of(run, Discrepancy.NOT_IN_SYSTEM)
+    assert set(items) == {"RCQ0000001", "RCQ0000002", "RCQ0000003"}
+    assert (
+        f"may be transaction {twins[0].id}, {twins[1].id}, credited on STK Query without a "
+        "receipt" in items["RCQ0000001"].details
+    )
+    assert "STK Query" not in items["RCQ0000002"].details + items["RCQ0000003"].details
+    db.session.expire_all()
+    assert {
+        txn.id: txn.mpesa_receipt_number for txn in db.session.scalars(select(MpesaTransaction))
+    } == stand_ins
