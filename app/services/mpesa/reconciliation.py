@@ -49,6 +49,7 @@ from app.services.pagination import Page, paginate
 BATCH_SIZE = 500  # rows matched per query round and per commit (one progress step)
 MAX_STATEMENT_BYTES = 20 * 1024 * 1024  # a busy paybill's month is a few MB
 ITEMS_PER_PAGE = 50
+DETAILS_LENGTH = 255  # ReconciliationItem.details
 RUN_ACTOR = Actor.system("mpesa-reconciliation")
 ZERO = Decimal("0.00")
 # The order the report shows its categories in: what needs a person first.
@@ -205,7 +206,7 @@ def _item(category, row: StatementRow | None = None, **values) -> dict:
         }
     item |= values
     if item["details"]:
-        item["details"] = item["details"][:255]
+        item["details"] = item["details"][:DETAILS_LENGTH]
     return item
 
 
@@ -254,7 +255,9 @@ class _Matcher:
         for row in payments:
             item = _judge(row, transactions.get(row.receipt), ledger.get(row.receipt))
             if row.receipt in notes:
-                item["details"] = f"{item['details']} [{notes[row.receipt]}]"
+                note = f"[{notes[row.receipt]}]"
+                shown = (item["details"] or "")[: DETAILS_LENGTH - len(note) - 1]
+                item["details"] = f"{shown} {note}".lstrip()
             items.append(item)
         self._save(items)
 
