@@ -43,10 +43,11 @@ Prints messages per second of the three (the loops' from the first post to the l
 gateway's from the first send to the last by the notifications' sent_at, and of each its whole
 work: until the baseline's last report was stored and the gateway's last applied), how long
 storing took, the CPU time per message of each process involved (the database server not
-counted), then PASS or MISS: the gateway's whole work at least half the baseline's rate. Then runs bench/reminders.py's measurement on
-the same database (target: the weekly reminder for 100,000 members enqueued in under 30 s).
-Figures, not asserts: the script exits 0 whatever it measured, and non-zero only if the setup
-fails. Redis: a free database number, flushed at the end.
+counted), then PASS or MISS: the gateway's whole work at least half the baseline's rate. Then
+runs bench/reminders.py's measurement on the same database (target: the weekly reminder for
+100,000 members enqueued in under 30 s). Figures, not asserts: the script exits 0 whatever it
+measured, and non-zero only if the setup fails. Redis: a free database number, flushed at the
+end.
 """
 
 import argparse

@@ -249,9 +249,11 @@ class _Matcher:
                 payments.append(row)
         transactions, ledger = _records_for({row.receipt for row in payments})
         unrecorded = [r for r in payments if r.receipt not in transactions and not ledger.get(r.receipt)]  # fmt: skip
-        notes = self._receipts_for_stk_queries(unrecorded)
-        if notes:
-            transactions, ledger = _records_for({row.receipt for row in payments})
+        notes, supplied = self._receipts_for_stk_queries(unrecorded)
+        if supplied:  # their transactions now hold these receipts
+            found, on_ledger = _records_for(supplied)
+            transactions |= found
+            ledger.update(on_ledger)
         for row in payments:
             item = _judge(row, transactions.get(row.receipt), ledger.get(row.receipt))
             if row.receipt in notes:
@@ -261,20 +263,22 @@ class _Matcher:
             items.append(item)
         self._save(items)
 
-    def _receipts_for_stk_queries(self, rows: list[StatementRow]) -> dict[str, str]:
+    def _receipts_for_stk_queries(self, rows: list[StatementRow]) -> tuple[dict[str, str], set]:
         """Give the statement's receipts to the STK payments credited on a query answer without
-        one (query_receipts), where a row pairs with one such payment only; a note by receipt
-        for the report, also where the pairing is ambiguous (left to a person)."""
+        one (query_receipts), where a row pairs with one such payment only. Returns a note by
+        receipt for the report (also where the pairing is ambiguous: left to a person), and the
+        receipts given."""
         matched, ambiguous = query_receipts.match_statement_rows(rows)
-        notes = {}
+        paid_at = {row.receipt: row.completed_at for row in rows}
+        notes, supplied = {}, set()
         for receipt, txn_id in matched.items():
-            paid_at = next(row.completed_at for row in rows if row.receipt == receipt)
-            if query_receipts.supply(txn_id, receipt, paid_at, RUN_ACTOR, "statement"):
+            if query_receipts.supply(txn_id, receipt, paid_at[receipt], RUN_ACTOR, "statement"):
+                supplied.add(receipt)
                 notes[receipt] = f"receipt recorded for transaction {txn_id}, credited on STK Query"
         for receipt, ids in ambiguous.items():
             listed = ", ".join(str(txn_id) for txn_id in ids)
             notes[receipt] = f"may be transaction {listed}, credited on STK Query without a receipt"
-        return notes
+        return notes, supplied
 
     def add_missing(self, start: datetime | None, end: datetime | None) -> None:
         """Our completed transactions of the period, and the M-Pesa ledger rows of its whole
